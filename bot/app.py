@@ -1,0 +1,171 @@
+"""Builds and runs everything in one process: PTB, the web server (uvicorn) and the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application
+
+from bot.outbox import Sender
+from bot.service import Service
+from bot.transports.telegram import TelegramTransport
+from handlers import telegram as telegram_handlers
+from handlers import web
+from handlers.intake import Intake, poll_telegram, telegram_dispatcher
+from models import kv
+from models.outbox import backlog
+from scheduling.scheduler import build_scheduler
+
+log = logging.getLogger(__name__)
+
+
+def local_url(settings) -> str:
+    host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::", "") else settings.http_host
+    return f"http://{host}:{settings.http_port}"
+
+
+def build_application(token: str, api_url: str) -> Application:
+    return (
+        Application.builder()
+        .token(token)
+        .base_url(f"{api_url}/bot")
+        .base_file_url(f"{api_url}/file/bot")
+        .updater(None)  # we poll ourselves, storing each batch before it is confirmed
+        .rate_limiter(AIORateLimiter(max_retries=0))  # the outbox retries; the limiter only paces
+        .build()
+    )
+
+
+class Runtime:
+    """Everything that runs beside the web server, started and stopped by its lifespan."""
+
+    def __init__(self, service: Service):
+        self.service = service
+        settings = service.settings
+        self.sandbox = None
+        token, api_url = settings.telegram_token, settings.telegram_api_url
+        if settings.sandbox:
+            from bot.sandbox import Sandbox
+
+            self.sandbox = Sandbox(service)
+            token, api_url = self.sandbox.token, f"{local_url(settings)}/sandbox/telegram"
+        self.application = build_application(token, api_url) if token else None
+        transports = {}
+        self.intake = Intake(service)
+        if self.application is not None:
+            telegram_handlers.register(self.application, service)
+            transports["telegram"] = TelegramTransport(self.application.bot)
+            self.intake.dispatchers["telegram"] = telegram_dispatcher(self.application)
+        self.sender = Sender(service, transports)
+        service.kick_outbox = self.sender.kick
+        self.scheduler = build_scheduler(service)
+        self.webhook_secret = hmac.new(
+            settings.secret_key.encode(), b"telegram-webhook", hashlib.sha256
+        ).hexdigest()
+        self.telegram_state = "off" if self.application is None else "starting"
+        self.tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.seed()
+        self.scheduler.start()
+        self.tasks = [
+            asyncio.create_task(self.sender.run(), name="outbox"),
+            asyncio.create_task(self.intake.run(), name="intake"),
+        ]
+        if self.application is not None:
+            self.tasks.append(asyncio.create_task(self._telegram(), name="telegram"))
+
+    async def _telegram(self) -> None:
+        """Connect to Telegram, retrying until it answers, then poll or register the webhook."""
+        settings, delay = self.service.settings, 1.0
+        while True:
+            try:
+                await self.application.initialize()
+                break
+            except TelegramError as exc:
+                self.telegram_state = f"unreachable ({type(exc).__name__})"
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        with self.service.tx() as session:
+            kv.put(session, "telegram_username", self.application.bot.username)
+        if settings.telegram_updates == "webhook" and not settings.sandbox:
+            await self.application.bot.set_webhook(
+                url=f"{settings.public_url}/telegram/webhook", secret_token=self.webhook_secret,
+                allowed_updates=["message", "callback_query"],
+            )
+            self.telegram_state = "webhook"
+            return
+        await self.application.bot.delete_webhook()
+        self.telegram_state = "polling"
+        await poll_telegram(self.service, self.application, self.intake.kick)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.scheduler.shutdown(wait=False)
+        if self.application is not None and self.application._initialized:
+            with contextlib.suppress(Exception):
+                await self.application.shutdown()
+
+    def status(self) -> dict:
+        with self.service.tx() as session:
+            pending = backlog(session)
+        return {
+            "telegram": self.telegram_state,
+            "twilio": "on" if self.service.settings.twilio_enabled else "off",
+            "scheduler": "running" if self.scheduler.running else "stopped",
+            "outbox_backlog": pending,
+            "sandbox": self.sandbox is not None,
+        }
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    routes = list(web.routes)
+    if runtime.sandbox is not None:
+        from handlers import sandbox as sandbox_pages
+
+        routes += sandbox_pages.routes
+        routes.append(Mount("/sandbox/telegram", app=runtime.sandbox.telegram.app))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.runtime = runtime
+    return app
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL, and Telegram's URLs carry the bot token.
+    for noisy in ("httpx", "httpcore", "telegram", "apscheduler.executors", "apscheduler.scheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def serve(service: Service) -> None:
+    configure_logging(service.settings.log_level)
+    runtime = Runtime(service)
+    settings = service.settings
+    if runtime.sandbox is not None:
+        log.info("no credentials: sandbox at %s/sandbox", local_url(settings))
+    config = uvicorn.Config(
+        create_app(runtime), host=settings.http_host, port=settings.http_port, access_log=False,
+        log_level=settings.log_level.lower(), lifespan="on",
+    )
+    uvicorn.Server(config).run()

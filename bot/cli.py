@@ -1,0 +1,245 @@
+"""The `tettpa` command line. Every command that creates or reports something takes --json."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime, time, timedelta
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from bot.errors import InputError
+
+app = typer.Typer(help="Tett på: messages, availability and wake-ups for OT projects.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database.", no_args_is_help=True)
+worker_app = typer.Typer(help="Project workers and coordinators.", no_args_is_help=True)
+youth_app = typer.Typer(help="Youths.", no_args_is_help=True)
+parent_app = typer.Typer(help="Parents and guardians.", no_args_is_help=True)
+log_app = typer.Typer(help="The contact log.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(worker_app, name="worker")
+app.add_typer(youth_app, name="youth")
+app.add_typer(parent_app, name="parent")
+app.add_typer(log_app, name="log")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def service(migrate: bool = True):
+    from bot.bootstrap import open_service
+    from bot.settings import Settings
+
+    try:
+        return open_service(Settings(), migrate=migrate)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        fail(f"bad configuration: {problems}")
+
+
+def out(as_json: bool, data: dict, human: str) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False) if as_json else human)
+
+
+def _instant(value: str, field: str, tz, end_of_day: bool = False) -> datetime:
+    """An ISO date or date-time in local time (TETTPA_TIMEZONE) unless it carries an offset."""
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time())
+        else:
+            moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(field, f"{value!r} is not an ISO date or date-time (2026-11-23 or 2026-11-23T08:00)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def run(fn):
+    """Run a command body: bad input is an error naming the field, never a traceback."""
+    try:
+        return fn()
+    except InputError as exc:
+        fail(f"{exc.field}: {exc.message}")
+
+
+@app.command()
+def serve() -> None:
+    """Run bot, web server and scheduler in one process until SIGTERM/SIGINT."""
+    from bot.app import serve as run_server
+
+    svc = service()
+    run_server(svc)
+
+
+@db_app.command("upgrade")
+def db_upgrade(as_json: JsonOpt = False) -> None:
+    """Apply migrations."""
+    service(migrate=True)
+    out(as_json, {"status": "ok"}, "database is up to date")
+
+
+def _invited(as_json: bool, invited, what: str) -> None:
+    data = {"id": invited.person.id, "invite_code": invited.code, "invite_link": invited.link}
+    out(as_json, data, f"{what} {invited.person.id} added. Invite code: {invited.code}  ({invited.link})")
+
+
+@worker_app.command("add")
+def worker_add(
+    name: Annotated[str, typer.Option(help="Full name.")],
+    phone: Annotated[str | None, typer.Option(help="Phone number, E.164 (8 digits: Norwegian).")] = None,
+    email: Annotated[str | None, typer.Option(help="E-mail, for the dashboard login.")] = None,
+    language: Annotated[str, typer.Option(help="nb, nn, en, uk.")] = "nb",
+    role: Annotated[str, typer.Option(help="worker or coordinator.")] = "worker",
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a project worker or coordinator and print their invite."""
+    from bot import roster
+
+    svc = service()
+
+    def body():
+        with svc.tx() as session:
+            invited = roster.add_worker(session, name=name, phone=phone, email=email, language=language, role=role,
+                                        now=svc.now(), secret_key=svc.settings.secret_key)
+        _invited(as_json, invited, "Worker")
+
+    run(body)
+
+
+@worker_app.command("hours")
+def worker_hours(worker_id: int, spec: str, as_json: JsonOpt = False) -> None:
+    """Set weekly hours, e.g. "mon-fri 15:00-23:00; sat,sun 10:00-22:00" ("" = always)."""
+    from bot import roster
+
+    svc = service()
+
+    def body():
+        with svc.tx() as session:
+            worker = roster.set_hours(session, worker_id=worker_id, spec=spec)
+            out(as_json, {"id": worker.id, "hours": worker.hours}, f"Worker {worker.id}: {worker.hours or 'always'}")
+
+    run(body)
+
+
+@worker_app.command("absent")
+def worker_absent(
+    worker_id: int,
+    from_: Annotated[str, typer.Option("--from", help="ISO date or date-time, local time.")],
+    until: Annotated[str, typer.Option(help="ISO date (whole day included) or date-time.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Record an absence (sick, holiday)."""
+    from bot import roster
+
+    svc = service()
+
+    def body():
+        tz = svc.settings.tz
+        start, end = _instant(from_, "from", tz), _instant(until, "until", tz, end_of_day=True)
+        with svc.tx() as session:
+            absence = roster.add_absence(session, worker_id=worker_id, start=start, end=end)
+        out(as_json, {"id": absence.id}, f"Absence {absence.id} recorded")
+
+    run(body)
+
+
+@worker_app.command("set-password")
+def worker_set_password(worker_id: int, as_json: JsonOpt = False) -> None:
+    """Set the dashboard password, read from standard input."""
+    from bot import roster
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    svc = service()
+
+    def body():
+        with svc.tx() as session:
+            worker = roster.set_password(session, worker_id=worker_id, password=password)
+        out(as_json, {"id": worker.id}, f"Password set for worker {worker.id}")
+
+    run(body)
+
+
+@youth_app.command("add")
+def youth_add(
+    name: Annotated[str, typer.Option(help="Full name.")],
+    primary: Annotated[int, typer.Option(help="The fixed worker's id.")],
+    phone: Annotated[str | None, typer.Option(help="Phone number.")] = None,
+    secondary: Annotated[int | None, typer.Option(help="The backup worker's id.")] = None,
+    language: Annotated[str, typer.Option(help="nb, nn, en, uk.")] = "nb",
+    birth_date: Annotated[str | None, typer.Option("--birth-date", help="YYYY-MM-DD.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a youth with their primary (and secondary) worker and print the invite."""
+    from bot import roster
+
+    svc = service()
+
+    def body():
+        with svc.tx() as session:
+            invited = roster.add_youth(session, name=name, primary=primary, secondary=secondary, phone=phone,
+                                       language=language, birth_date=birth_date, now=svc.now(),
+                                       secret_key=svc.settings.secret_key)
+        _invited(as_json, invited, "Youth")
+
+    run(body)
+
+
+@parent_app.command("add")
+def parent_add(
+    youth: Annotated[int, typer.Option(help="The youth's id.")],
+    name: Annotated[str, typer.Option(help="Full name.")],
+    phone: Annotated[str | None, typer.Option(help="Phone number.")] = None,
+    language: Annotated[str, typer.Option(help="nb, nn, en, uk.")] = "nb",
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a parent of a youth and print the invite."""
+    from bot import roster
+
+    svc = service()
+
+    def body():
+        with svc.tx() as session:
+            invited = roster.add_parent(session, youth=youth, name=name, phone=phone, language=language,
+                                        now=svc.now(), secret_key=svc.settings.secret_key)
+        _invited(as_json, invited, "Parent")
+
+    run(body)
+
+
+@log_app.command("export")
+def log_export(
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")],
+    youth: Annotated[int | None, typer.Option(help="Only this youth.")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD), local time.")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, included.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the contact log as CSV or JSON."""
+    from bot.contactlog import export
+
+    svc = service()
+
+    def body():
+        if fmt not in ("csv", "json"):
+            raise InputError("format", f"{fmt!r} is not a format (csv or json)")
+        tz = svc.settings.tz
+        start = _instant(from_, "from", tz) if from_ else None
+        end = _instant(until, "until", tz, end_of_day=True) if until else None
+        if start and end and end <= start:
+            raise InputError("until", "--until must not be before --from")
+        with svc.tx() as session:
+            typer.echo(export(session, svc.settings, fmt="json" if as_json else fmt, youth_id=youth,
+                              start=start, end=end), nl=fmt == "json" or as_json)
+
+    run(body)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,20 @@
+"""What the edges hand the core: plain data, no Telegram or Twilio types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message from a person, on any channel."""
+
+    source_key: str  # tg:<update_id> / sms:<MessageSid>: handled once per key
+    channel: str  # telegram | sms
+    address: str  # telegram chat id, or the sender's E.164 number
+    user_id: int | None = None  # telegram user id
+    text: str | None = None
+    media: dict | None = None  # telegram: {"kind": "photo", "chat_id": .., "message_id": ..}
+    reply_to: str | None = None  # the id of the message this answers, on the same channel
+    language_code: str | None = None
+    first_name: str | None = None

@@ -1,0 +1,107 @@
+"""gettext through Babel: every text a person sees goes through here, in that person's language.
+
+Catalogs are `locales/<lang>/LC_MESSAGES/tettpa.po`; they are compiled in memory when first used, so
+a fresh clone needs no build step and a .po edit can never run with a stale .mo.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+LOCALES = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "tettpa"
+SOURCE = "nb"
+# The languages a person can choose; nb is the source language of every msgid.
+LANGUAGES = ("nb", "nn", "en", "uk", "ar", "so", "pl")
+# Telegram's language_code values that mean one of ours ("no" is what many Norwegian phones send).
+ALIASES = {"no": "nb", "nb": "nb", "nn": "nn", "en": "en", "uk": "uk", "ar": "ar", "so": "so", "pl": "pl"}
+
+
+def normalize_language(code: str | None) -> str | None:
+    """A supported language for a Telegram language_code or --language value, or None."""
+    if not code:
+        return None
+    base = code.replace("_", "-").split("-")[0].lower()
+    return ALIASES.get(base) if ALIASES.get(base) in available_languages() else None
+
+
+@lru_cache
+def available_languages() -> tuple[str, ...]:
+    found = {p.parent.parent.name for p in LOCALES.glob(f"*/LC_MESSAGES/{DOMAIN}.po")}
+    return tuple(lang for lang in LANGUAGES if lang == SOURCE or lang in found) + tuple(
+        sorted(found - set(LANGUAGES))
+    )
+
+
+@lru_cache
+def _translations(language: str) -> NullTranslations:
+    po = LOCALES / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if language == SOURCE or not po.exists():
+        return NullTranslations()
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale=language)
+    buf = io.BytesIO()
+    write_mo(buf, catalog, use_fuzzy=False)
+    buf.seek(0)
+    return Translations(fp=buf, domain=DOMAIN)
+
+
+class Lang:
+    """Texts, dates and times for one language, in the service's time zone."""
+
+    def __init__(self, language: str | None, tz: ZoneInfo | str = "Europe/Oslo"):
+        self.code = normalize_language(language) or SOURCE
+        self.tz = ZoneInfo(tz) if isinstance(tz, str) else tz
+        self.locale = Locale.parse("nb" if self.code == "nb" else self.code)
+        self._t = _translations(self.code)
+
+    def _(self, msgid: str, **values) -> str:
+        text = self._t.gettext(msgid)
+        return text.format(**values) if values else text
+
+    def n_(self, singular: str, plural: str, n: int, **values) -> str:
+        return self._t.ngettext(singular, plural, n).format(n=n, **values)
+
+    def local(self, at: datetime) -> datetime:
+        return at.astimezone(self.tz)
+
+    def time(self, at: datetime) -> str:
+        return format_time(self.local(at), "HH:mm", locale=self.locale)
+
+    def date(self, at: datetime, fmt: str = "long") -> str:
+        return format_date(self.local(at).date(), fmt, locale=self.locale)
+
+    def datetime(self, at: datetime, fmt: str = "medium") -> str:
+        return format_datetime(self.local(at), fmt, tzinfo=self.tz, locale=self.locale)
+
+    def when(self, at: datetime, now: datetime) -> str:
+        """'kl. 15:00' today, 'i morgen kl. 15:00', or the weekday and date further ahead."""
+        day = (self.local(at).date() - self.local(now).date()).days
+        time = self.time(at)
+        if day <= 0:
+            return self._("i dag kl. {time}", time=time)
+        if day == 1:
+            return self._("i morgen kl. {time}", time=time)
+        weekday = format_date(self.local(at).date(), "EEEE d. MMMM", locale=self.locale)
+        return self._("{day} kl. {time}", day=weekday, time=time)
+
+    def duration(self, delta: timedelta) -> str:
+        """Whole minutes and hours, never rounded up: Babel's format_timedelta makes 90 min '2 hours'."""
+        minutes = int(delta.total_seconds() // 60)
+        hours, minutes = divmod(minutes, 60)
+        parts = []
+        if hours:
+            parts.append(self.n_("{n} time", "{n} timer", hours))
+        if minutes or not hours:
+            parts.append(self.n_("{n} minutt", "{n} minutter", minutes))
+        return " ".join(parts)

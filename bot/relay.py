@@ -1,0 +1,286 @@
+"""The core: a message from a youth or parent reaches the responsible worker; the worker's answer
+reaches the sender. Nothing here knows Telegram or Twilio types; it sees `Incoming` and queues sends."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from bot import texts
+from bot.acute import is_acute
+from bot.contactlog import record
+from bot.events import Incoming
+from bot.i18n import Lang, normalize_language
+from bot.outbox import address_of, queue, send_text
+from bot.routing import next_back, route
+from bot.service import Service
+from bot.transports.base import Button
+from models.conversations import (
+    Conversation,
+    Message,
+    RelayLink,
+    conversation_for,
+    link_for,
+    message_by_source,
+    unanswered,
+)
+from models.people import Person, Role, by_phone, by_telegram_user, get_person
+
+# One automatic "nobody is here" answer per conversation in this time, not one per message.
+AUTO_REPLY_QUIET = timedelta(minutes=10)
+
+
+def lang(service: Service, person: Person | None, code: str | None = None) -> Lang:
+    return Lang(person.language if person else normalize_language(code), service.settings.tz)
+
+
+def identify(session: Session, inc: Incoming) -> Person | None:
+    if inc.channel == "telegram" and inc.user_id is not None:
+        return by_telegram_user(session, user_id=inc.user_id)
+    people = by_phone(session, phone=inc.address)
+    staff = [p for p in people if p.is_staff]
+    return (staff or people or [None])[0]
+
+
+def describe(L: Lang, text: str | None, media: dict | None) -> str:
+    parts = [texts.media_word(L, media.get("kind"))] if media else []
+    if text:
+        parts.append(text)
+    return " ".join(parts)
+
+
+def receive(service: Service, session: Session, inc: Incoming) -> None:
+    """Handle one message from anyone: relay it, answer it, or explain what this is."""
+    if message_by_source(session, source_key=inc.source_key):
+        return
+    person = identify(session, inc)
+    if person is None:
+        reply(service, session, inc, texts.intro(lang(service, None, inc.language_code)))
+    elif person.is_staff:
+        from_worker(service, session, person, inc)
+    else:
+        from_person(service, session, person, inc)
+
+
+def reply(service: Service, session: Session, inc: Incoming, text: str, suffix: str = "reply") -> None:
+    """Answer the sender of `inc` directly, on the channel it came by."""
+    queue(
+        session, key=f"{suffix}:{inc.source_key}", channel=inc.channel, address=inc.address, text=text,
+        now=service.now(),
+    )
+
+
+def youth_of(session: Session, person: Person) -> Person:
+    return person if person.role == Role.youth else get_person(session, person_id=person.youth_id)
+
+
+def who(L: Lang, session: Session, person: Person) -> str:
+    if person.role == Role.parent:
+        youth = get_person(session, person_id=person.youth_id)
+        return L._("{name}, forelder til {youth}", name=person.name, youth=youth.name)
+    return person.name
+
+
+def from_person(service: Service, session: Session, person: Person, inc: Incoming) -> None:
+    """A youth or parent wrote: log it, then relay it to whoever is responsible now."""
+    now = service.now()
+    youth = youth_of(session, person)
+    conv = conversation_for(session, person_id=person.id, youth_id=youth.id)
+    person.last_channel = inc.channel
+    acute = is_acute(inc.text, service.settings.crisis_words)
+    msg = Message(
+        conversation_id=conv.id, direction="in", channel=inc.channel, source_key=inc.source_key,
+        text=inc.text, media=json.dumps(inc.media) if inc.media else None, acute=acute, created_at=now,
+    )
+    session.add(msg)
+    session.flush()
+    record(
+        session, service.settings, at=now, youth_id=youth.id, party=person.role, channel=inc.channel,
+        direction="in", kind="message", text=describe(Lang("nb"), inc.text, inc.media), message_id=msg.id,
+    )
+    r = route(session, youth, now, service.settings.tz)
+    if acute:
+        for worker in r.workers:
+            relay(service, session, worker, msg, conv, person, mark="urgent")
+        auto_answer(service, session, person, youth, conv, texts.emergency(lang(service, person)), force=True)
+    elif r.responsible is not None:
+        relay(service, session, r.responsible, msg, conv, person)
+        if r.backup is not None:
+            msg.escalate_at = now + service.settings.escalation_after
+            service.on_timer()
+    else:
+        waiting = r.primary or r.secondary
+        msg.waiting_for = waiting.id if waiting else None
+        auto_answer(service, session, person, youth, conv, away_text(service, session, person, youth, now))
+    service.kick_outbox()
+
+
+def away_text(service: Service, session: Session, person: Person, youth: Person, now: datetime) -> str:
+    L = lang(service, person)
+    back = next_back(session, youth, now, service.settings.tz)
+    if back is None:
+        first = L._("Takk for meldingen! Ingen kan svare akkurat nå, men meldingen venter på kontaktpersonen din.")
+    else:
+        worker, when = back
+        first = L._(
+            "Takk for meldingen! {name} svarer fra {when}. Meldingen venter til da.",
+            name=texts.first_name(worker.name), when=L.when(when, now),
+        )
+    return f"{first}\n\n{texts.emergency(L)}"
+
+
+def auto_answer(
+    service: Service, session: Session, person: Person, youth: Person, conv: Conversation, text: str,
+    force: bool = False,
+) -> None:
+    """An automatic answer to a youth or parent, at most once in a quiet period unless forced (acute)."""
+    now = service.now()
+    if not force:
+        recent = session.exec(
+            select(Message.id).where(
+                Message.conversation_id == conv.id, Message.direction == "out", Message.worker_id.is_(None),
+                Message.created_at > now - AUTO_REPLY_QUIET,
+            )
+        ).first()
+        if recent is not None:
+            return
+    target = address_of(person)
+    if target is None:
+        return
+    msg = Message(conversation_id=conv.id, direction="out", channel=target[0], text=text, created_at=now)
+    session.add(msg)
+    session.flush()
+    record(
+        session, service.settings, at=now, youth_id=youth.id, party="system", channel=target[0],
+        direction="out", kind="auto_reply", text=text, message_id=msg.id,
+    )
+    send_text(session, key=f"auto:{msg.id}", person=person, text=text, now=now, channel=target[0])
+
+
+def relay(
+    service: Service, session: Session, worker: Person, msg: Message, conv: Conversation, sender: Person,
+    mark: str | None = None,
+) -> None:
+    """Show a youth's or parent's message to a worker, with a button to take it."""
+    L = lang(service, worker)
+    name = who(L, session, sender)
+    header = {
+        None: L._("Fra {who}:", who=name),
+        "urgent": L._("AKUTT – fra {who}. Nødnumrene er sendt til avsenderen.", who=name),
+        "escalated": L._("Ubesvart i {minutes} min – fra {who}:", who=name, minutes=int(
+            service.settings.escalation_after.total_seconds() // 60)),
+        "waiting": L._("Kom mens du var borte – fra {who}:", who=name),
+    }[mark]
+    target = address_of(worker, "telegram")
+    if target is None:
+        return
+    media = json.loads(msg.media) if msg.media else None
+    body = msg.text or ""
+    if target[0] == "sms":
+        # An SMS worker answers by tag: "#7 text" goes to conversation 7.
+        header = f"#{conv.id} {header}"
+        body = describe(L, msg.text, media)
+        media = None
+    buttons = ((Button(L._("Jeg tar den"), f"take:{msg.id}"),),)
+    now = service.now()
+    send_text(
+        session, key=f"relay:{msg.id}:{worker.id}:{mark or ''}", person=worker, channel=target[0],
+        text=f"{header}\n{body}".strip(), buttons=buttons if not media else (), now=now,
+        conversation_id=conv.id, message_id=msg.id,
+    )
+    if media:
+        send_text(
+            session, key=f"relay:{msg.id}:{worker.id}:{mark or ''}:media", person=worker, channel="telegram",
+            text=None, copy={"chat_id": media["chat_id"], "message_id": media["message_id"]}, buttons=buttons,
+            now=now, conversation_id=conv.id, message_id=msg.id,
+        )
+
+
+def from_worker(service: Service, session: Session, worker: Person, inc: Incoming) -> None:
+    """A worker wrote: an answer to a relayed message goes to that conversation."""
+    conv = conversation_of_answer(session, worker, inc)
+    L = lang(service, worker)
+    if conv is None:
+        reply(service, session, inc, L._(
+            "Svar på en videresendt melding (sveip eller trykk «Svar») så kommer svaret fram til riktig person. "
+            "/help viser kommandoene."
+        ) if inc.channel == "telegram" else L._(
+            "Start svaret med nummeret på samtalen, for eksempel «#7 Hei!», så kommer det fram til riktig person."
+        ))
+        return
+    youth = get_person(session, person_id=conv.youth_id)
+    if worker.role != Role.coordinator and worker.id not in (youth.primary_id, youth.secondary_id):
+        reply(service, session, inc, L._("Du er ikke kontaktperson for denne ungdommen, så svaret ble ikke sendt."))
+        return
+    answer(service, session, worker, conv, inc)
+
+
+def conversation_of_answer(session: Session, worker: Person, inc: Incoming) -> Conversation | None:
+    if inc.reply_to is None:
+        return None
+    link = link_for(session, channel=inc.channel, address=inc.address, external_id=inc.reply_to)
+    if link is None or link.worker_id != worker.id:
+        return None
+    return session.get(Conversation, link.conversation_id)
+
+
+def answer(service: Service, session: Session, worker: Person, conv: Conversation, inc: Incoming) -> None:
+    """Send a worker's answer to the youth or parent, log it, and mark the conversation taken."""
+    now = service.now()
+    person = get_person(session, person_id=conv.person_id)
+    target = address_of(person)
+    L = lang(service, worker)
+    if target is None:
+        reply(service, session, inc, L._("{name} kan ikke nås på Telegram eller SMS.", name=person.name))
+        return
+    media = inc.media if target[0] == "telegram" else None
+    text = inc.text or ""
+    if inc.media and not media:
+        text = describe(lang(service, person), inc.text, inc.media)
+    msg = Message(
+        conversation_id=conv.id, direction="out", worker_id=worker.id, channel=target[0],
+        source_key=inc.source_key, text=inc.text, media=json.dumps(inc.media) if inc.media else None,
+        created_at=now,
+    )
+    session.add(msg)
+    session.flush()
+    record(
+        session, service.settings, at=now, youth_id=conv.youth_id, party="worker", worker_id=worker.id,
+        channel=target[0], direction="out", kind="message", text=describe(Lang("nb"), inc.text, inc.media),
+        message_id=msg.id,
+    )
+    signed = f"{texts.first_name(worker.name)}: {text}".strip()
+    if media:
+        send_text(session, key=f"answer:{msg.id}:name", person=person, text=signed, now=now)
+        send_text(session, key=f"answer:{msg.id}", person=person, text=None, now=now,
+                  copy={"chat_id": media["chat_id"], "message_id": media["message_id"]})
+    else:
+        send_text(session, key=f"answer:{msg.id}", person=person, text=signed, now=now)
+    take(service, session, worker, conv)
+    service.kick_outbox()
+
+
+def take(service: Service, session: Session, worker: Person, conv: Conversation) -> int:
+    """The worker takes what is waiting in the conversation; other workers' copies say who took it."""
+    now = service.now()
+    pending = unanswered(session, conversation_id=conv.id)
+    for msg in pending:
+        msg.answered_at, msg.answered_by, msg.waiting_for = now, worker.id, None
+        links = session.exec(
+            select(RelayLink).where(RelayLink.message_id == msg.id, RelayLink.worker_id != worker.id)
+        ).all()
+        told = set()
+        for link in links:
+            if link.worker_id in told:
+                continue  # a media relay has two copies; one note is enough
+            told.add(link.worker_id)
+            other = get_person(session, person_id=link.worker_id)
+            L = lang(service, other)
+            note = L._("{worker} har tatt denne.", worker=texts.first_name(worker.name))
+            if link.channel == "telegram":
+                queue(session, key=f"taken:{msg.id}:{other.id}", channel="telegram", address=link.address, text=note,
+                      now=now, person_id=other.id, reply_to=link.external_id)
+    service.kick_outbox()
+    return len(pending)

@@ -1,0 +1,58 @@
+"""The sandbox: with no credentials, the service runs against the built-in Telegram stand-in, with a
+demo roster, so a newcomer sees messages route, escalate and remind without any accounts."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from bot import roster
+from bot.service import Service
+from bot.standins.telegram import TelegramStandIn
+from models import kv
+from models.people import Person, Role
+
+TOKEN = "100000001:SANDBOX-TOKEN"
+# The demo people and the Telegram user ids they play in the stand-in.
+DEMO = [
+    ("worker", "Kari Nordmann", 7001),
+    ("worker", "Per Hansen", 7002),
+    ("youth", "Ola Berg", 7101),
+    ("parent", "Lise Berg", 7201),
+]
+
+
+class Sandbox:
+    def __init__(self, service: Service):
+        self.service = service
+        self.token = TOKEN
+        self.telegram = TelegramStandIn(token=TOKEN, strict=True, bot_username="TettPaSandboxBot")
+
+    def seed(self) -> None:
+        """Create the demo roster once, and give every linked person a user in the stand-in."""
+        svc = self.service
+        with svc.tx() as session:
+            if kv.get(session, "sandbox_seeded") is None:
+                kw = {"now": svc.now(), "secret_key": svc.settings.secret_key}
+                kari = roster.add_worker(session, name=DEMO[0][1], email="kari@example.org", **kw).person
+                per = roster.add_worker(session, name=DEMO[1][1], email="per@example.org", **kw).person
+                ola = roster.add_youth(session, name=DEMO[2][1], primary=kari.id, secondary=per.id, **kw).person
+                lise = roster.add_parent(session, youth=ola.id, name=DEMO[3][1], **kw).person
+                for person, (_, _, user_id) in zip((kari, per, ola, lise), DEMO, strict=True):
+                    person.telegram_user_id = person.telegram_chat_id = user_id
+                    person.invite_used_at = svc.now()
+                    person.last_channel = "telegram"
+                kv.put(session, "sandbox_seeded", "1")
+            linked = session.exec(select(Person).where(Person.telegram_user_id.is_not(None))).all()
+            for person in linked:
+                self.telegram.add_user(person.telegram_user_id, person.name.split()[0],
+                                       last_name=" ".join(person.name.split()[1:]) or None,
+                                       language_code="nb")
+
+    def people(self) -> list[dict]:
+        with self.service.tx() as session:
+            rows = session.exec(select(Person).where(Person.telegram_user_id.is_not(None)).order_by(Person.id)).all()
+            return [
+                {"id": p.id, "name": p.name, "role": p.role, "user_id": p.telegram_user_id,
+                 "staff": p.role in (Role.worker, Role.coordinator)}
+                for p in rows
+            ]

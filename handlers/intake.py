@@ -1,0 +1,141 @@
+"""Intake: everything from outside is stored first, acknowledged second, and handled once from the store.
+
+PTB's own polling confirms a whole getUpdates batch as soon as it is fetched, so a crash before the
+handlers ran would lose it. Here the batch is written to the database first; Telegram only forgets an
+update when the next getUpdates carries an offset past it, which happens after the rows are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from telegram import Update
+from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application
+
+from bot.service import Service
+from models import inbound, kv
+from models.inbound import Inbound
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "callback_query"]
+POLL_TIMEOUT = 20  # seconds Telegram holds a getUpdates open
+
+Dispatcher = Callable[[dict], Awaitable[bool]]
+
+
+def store_telegram(service: Service, updates: list[dict]) -> int:
+    """Store a batch of raw updates and move the offset past them, in one transaction."""
+    stored = 0
+    with service.tx() as session:
+        for update in updates:
+            update_id = update.get("update_id")
+            if not isinstance(update_id, int):
+                continue
+            stored += inbound.store(session, source="telegram", key=f"tg:{update_id}",
+                                    payload=json.dumps(update), now=service.now())
+        ids = [u["update_id"] for u in updates if isinstance(u.get("update_id"), int)]
+        if ids:
+            current = int(kv.get(session, "telegram_offset", "0"))
+            kv.put(session, "telegram_offset", str(max(current, max(ids) + 1)))
+    return stored
+
+
+class Intake:
+    """Handles stored inbound items in order, each once; a failure leaves it to be tried again."""
+
+    def __init__(self, service: Service):
+        self.service = service
+        self.dispatchers: dict[str, Dispatcher] = {}
+        self.wake = asyncio.Event()
+        self.handled = 0
+
+    def kick(self) -> None:
+        self.wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                busy = await self.run_once()
+            except Exception:
+                log.exception("intake round failed")
+                busy = False
+            if not busy:
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+                except TimeoutError:
+                    pass
+                self.wake.clear()
+
+    async def run_once(self) -> bool:
+        with self.service.tx() as session:
+            items = [(i.id, i.source, i.payload) for i in inbound.pending(session)]
+        for item_id, source, payload in items:
+            dispatcher = self.dispatchers.get(source)
+            if dispatcher is None:
+                continue  # that channel is off in this process; another process (or a restart) handles it
+            try:
+                ok = await dispatcher(json.loads(payload))
+                problem = None if ok else "handler failed"
+            except Exception as exc:
+                log.exception("inbound %s (%s) failed", item_id, source)
+                ok, problem = False, type(exc).__name__
+            with self.service.tx() as session:
+                row = session.get(Inbound, item_id)
+                if ok:
+                    row.processed_at = self.service.now()
+                    self.handled += 1
+                else:
+                    row.attempts += 1
+                    row.error = problem
+        return bool(items)
+
+
+def telegram_dispatcher(application: Application) -> Dispatcher:
+    """Feed a stored update through PTB's handlers; False if a handler raised."""
+
+    async def dispatch(data: dict) -> bool:
+        update = Update.de_json(data, application.bot)
+        failed = application.bot_data.setdefault("failed_updates", set())
+        await application.process_update(update)
+        if update.update_id in failed:
+            failed.discard(update.update_id)
+            return False
+        return True
+
+    return dispatch
+
+
+async def poll_telegram(service: Service, application: Application, on_stored: Callable[[], None]) -> None:
+    """Long-poll getUpdates, storing each batch before asking for the next."""
+    bot = application.bot
+    delay = 1.0
+    while True:
+        with service.tx() as session:
+            offset = int(kv.get(session, "telegram_offset", "0"))
+        try:
+            updates = await bot.do_api_request(
+                "getUpdates",
+                api_kwargs={"offset": offset, "timeout": POLL_TIMEOUT, "allowed_updates": ALLOWED_UPDATES},
+                read_timeout=POLL_TIMEOUT + 10,
+            )
+            delay = 1.0
+        except RetryAfter as exc:
+            await asyncio.sleep(_seconds(exc.retry_after))
+            continue
+        except (NetworkError, Conflict, InvalidToken, TelegramError) as exc:
+            log.warning("getUpdates failed (%s); trying again in %.0f s", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            continue
+        if updates:
+            store_telegram(service, updates)
+            on_stored()
+
+
+def _seconds(value) -> float:
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)

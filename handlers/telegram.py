@@ -1,0 +1,121 @@
+"""Telegram's edge: PTB handlers that turn an Update into core calls. One short function per step."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot import linking, relay, staff
+from bot.events import Incoming
+from bot.service import Service
+from models.people import by_telegram_user
+
+log = logging.getLogger(__name__)
+
+MEDIA_KINDS = ("photo", "voice", "audio", "video", "video_note", "document", "sticker", "animation")
+PRIVATE = filters.ChatType.PRIVATE
+
+
+def incoming(update: Update) -> Incoming:
+    """Translate an update into the core's plain event."""
+    message = update.effective_message
+    chat = update.effective_chat
+    user = update.effective_user
+    kind = next((k for k in MEDIA_KINDS if getattr(message, k, None)), None)
+    media = {"kind": kind, "chat_id": chat.id, "message_id": message.message_id} if kind else None
+    return Incoming(
+        source_key=f"tg:{update.update_id}", channel="telegram", address=str(chat.id), user_id=user.id,
+        text=message.text or message.caption, media=media,
+        reply_to=str(message.reply_to_message.message_id) if message.reply_to_message else None,
+        language_code=user.language_code, first_name=user.first_name,
+    )
+
+
+def _service(context: ContextTypes.DEFAULT_TYPE) -> Service:
+    return context.bot_data["service"]
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start CODE links this Telegram account to the invite's owner."""
+    svc = _service(context)
+    with svc.tx() as session:
+        linking.start(svc, session, incoming(update), " ".join(context.args or []))
+
+
+async def availability(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/off /av and /on /pa: a worker sets their own availability; from anyone else it is a message."""
+    svc = _service(context)
+    inc = incoming(update)
+    command = (update.effective_message.text or "").split()[0].lstrip("/").split("@")[0].lower()
+    with svc.tx() as session:
+        person = by_telegram_user(session, user_id=inc.user_id)
+        if person is not None and person.is_staff:
+            staff.set_off(svc, session, person, inc, off=command in ("off", "av"))
+        else:
+            relay.receive(svc, session, inc)
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/help: what a worker can do here; anyone else is told what this bot is."""
+    svc = _service(context)
+    inc = incoming(update)
+    with svc.tx() as session:
+        person = by_telegram_user(session, user_id=inc.user_id)
+        if person is not None and person.is_staff:
+            relay.reply(svc, session, inc, staff.help_text(svc, person))
+        elif person is not None:
+            relay.reply(svc, session, inc, relay.lang(svc, person)._(
+                "Skriv hit når du vil, så når meldingen kontaktpersonen din. Haster det, ring 113."
+            ))
+        else:
+            relay.receive(svc, session, inc)
+    svc.kick_outbox()
+
+
+async def message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any other message: relayed, answered or explained by the core."""
+    svc = _service(context)
+    with svc.tx() as session:
+        relay.receive(svc, session, incoming(update))
+
+
+async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A press on an inline button: "take:<message id>"."""
+    svc = _service(context)
+    query = update.callback_query
+    action, _, value = (query.data or "").partition(":")
+    answer = None
+    with svc.tx() as session:
+        person = by_telegram_user(session, user_id=query.from_user.id)
+        if person is not None and person.is_staff and action == "take" and value.isdigit():
+            answer = staff.take_message(svc, session, person, int(value))
+    # The answer is a toast on the worker's screen: not worth an outbox row if it is lost.
+    await query.answer(answer)
+
+
+async def error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """One error handler: log without content, and leave the stored update to be tried again."""
+    update_id = getattr(update, "update_id", None)
+    log.error("handling update %s failed: %s", update_id, type(context.error).__name__, exc_info=context.error)
+    if update_id is not None:
+        context.bot_data.setdefault("failed_updates", set()).add(update_id)
+
+
+def register(application: Application, service: Service) -> None:
+    """The one place that wires handlers."""
+    application.bot_data["service"] = service
+    application.add_handler(CommandHandler("start", start, filters=PRIVATE))
+    application.add_handler(CommandHandler(["off", "av", "on", "pa"], availability, filters=PRIVATE))
+    application.add_handler(CommandHandler("help", help_command, filters=PRIVATE))
+    application.add_handler(MessageHandler(PRIVATE & ~filters.UpdateType.EDITED & ~filters.StatusUpdate.ALL, message))
+    application.add_handler(CallbackQueryHandler(button))
+    application.add_error_handler(error)

@@ -1,0 +1,50 @@
+"""HTTP routes of the one web server: health and the Telegram webhook."""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from handlers.intake import store_telegram
+from models.db import ping
+
+MAX_UPDATE_BYTES = 1_000_000
+
+
+async def healthz(request: Request) -> Response:
+    """200 while the database answers, 503 otherwise, with what else is known."""
+    runtime = request.app.state.runtime
+    ok = ping(runtime.service.engine)
+    body = {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "down", **runtime.status()}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+async def telegram_webhook(request: Request) -> Response:
+    """Telegram's webhook: refused without the secret token; stored before it is acknowledged."""
+    runtime = request.app.state.runtime
+    expected = runtime.webhook_secret
+    given = request.headers.get("x-telegram-bot-api-secret-token", "")
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        return PlainTextResponse("forbidden", status_code=403)
+    body = await request.body()
+    if len(body) > MAX_UPDATE_BYTES:
+        return PlainTextResponse("too large", status_code=413)
+    try:
+        update = json.loads(body)
+    except ValueError:
+        return PlainTextResponse("not json", status_code=400)
+    if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+        return PlainTextResponse("not an update", status_code=400)
+    store_telegram(runtime.service, [update])
+    runtime.intake.kick()
+    return PlainTextResponse("ok")
+
+
+routes = [
+    Route("/healthz", healthz),
+    Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
+]

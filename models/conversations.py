@@ -1,0 +1,83 @@
+"""Conversations (one per youth or parent), the messages in them, and where each relay copy went."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, select
+
+from models.crypto import EncryptedText
+from models.types import UTCDateTime
+
+
+class Conversation(SQLModel, table=True):
+    """The thread between one youth or parent and the service; its id is the SMS tag (#7)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", unique=True)
+    youth_id: int = Field(foreign_key="person.id", index=True)
+    # Set while a worker other than the responsible one has taken it after an escalation.
+    taken_by: int | None = Field(default=None, foreign_key="person.id")
+
+
+class Message(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    direction: str  # in | out
+    worker_id: int | None = Field(default=None, foreign_key="person.id")
+    channel: str  # telegram | sms | call
+    # Where it came from (tg:<update_id>, sms:<MessageSid>): the idempotency key of intake.
+    source_key: str | None = Field(default=None, unique=True)
+    text: str | None = Field(default=None, sa_type=EncryptedText)
+    # Telegram media to copy: {"kind": "photo", "chat_id": .., "message_id": ..}
+    media: str | None = Field(default=None, sa_type=EncryptedText)
+    acute: bool = False
+    created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answered_by: int | None = Field(default=None, foreign_key="person.id")
+    escalate_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Waiting for the primary, because nobody was available when it came in.
+    waiting_for: int | None = Field(default=None, foreign_key="person.id", index=True)
+
+
+class RelayLink(SQLModel, table=True):
+    """A copy of a message shown to a worker: replying to it answers that conversation."""
+
+    __table_args__ = (UniqueConstraint("channel", "address", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    worker_id: int = Field(foreign_key="person.id", index=True)
+    channel: str
+    address: str  # telegram chat id or phone number
+    external_id: str  # telegram message_id in the worker's chat
+    conversation_id: int = Field(foreign_key="conversation.id")
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+def conversation_for(session: Session, *, person_id: int, youth_id: int) -> Conversation:
+    conv = session.exec(select(Conversation).where(Conversation.person_id == person_id)).first()
+    if conv is None:
+        conv = Conversation(person_id=person_id, youth_id=youth_id)
+        session.add(conv)
+        session.flush()
+    return conv
+
+
+def message_by_source(session: Session, *, source_key: str) -> Message | None:
+    return session.exec(select(Message).where(Message.source_key == source_key)).first()
+
+
+def link_for(session: Session, *, channel: str, address: str, external_id: str) -> RelayLink | None:
+    query = select(RelayLink).where(
+        RelayLink.channel == channel, RelayLink.address == address, RelayLink.external_id == external_id
+    )
+    return session.exec(query).first()
+
+
+def unanswered(session: Session, *, conversation_id: int) -> list[Message]:
+    query = select(Message).where(
+        Message.conversation_id == conversation_id, Message.direction == "in", Message.answered_at.is_(None)
+    )
+    return list(session.exec(query.order_by(Message.id)))

@@ -1,0 +1,70 @@
+"""The durable outbox: every message the service sends is a row first, then a send."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_
+from sqlmodel import Field, Session, SQLModel, select
+
+from models.crypto import EncryptedText
+from models.types import UTCDateTime
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+
+
+class Outbox(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    # Makes enqueueing idempotent: re-handling the same inbound item queues nothing new.
+    key: str = Field(unique=True)
+    channel: str  # telegram | sms | call
+    address: str  # telegram chat id or E.164 number
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    payload: str = Field(sa_type=EncryptedText)  # JSON: {"text":.., "buttons":.., "copy": {...}, "reply_to":..}
+    # When this is a relay to a worker: the conversation a reply to it belongs to.
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    status: str = Field(default=PENDING, index=True)
+    attempts: int = 0
+    due_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    external_id: str | None = None
+    error: str | None = None
+
+
+def enqueue(session: Session, *, key: str, now: datetime, **fields) -> Outbox | None:
+    """Queue one send; None if a row with this key exists already."""
+    if session.exec(select(Outbox.id).where(Outbox.key == key)).first() is not None:
+        return None
+    row = Outbox(key=key, due_at=fields.pop("due_at", now), created_at=now, **fields)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def claim(session: Session, *, now: datetime, lease: timedelta, limit: int = 20) -> list[Outbox]:
+    """Take due rows for sending; a row whose lease ran out (its sender died) is taken again."""
+    query = (
+        select(Outbox)
+        .where(
+            Outbox.due_at <= now,
+            or_(Outbox.status == PENDING, (Outbox.status == SENDING) & (Outbox.lease_until < now)),
+        )
+        .order_by(Outbox.due_at, Outbox.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = list(session.exec(query))
+    for row in rows:
+        row.status = SENDING
+        row.lease_until = now + lease
+        row.attempts += 1
+    return rows
+
+
+def backlog(session: Session) -> int:
+    from sqlalchemy import func
+
+    return session.exec(select(func.count()).select_from(Outbox).where(Outbox.status.in_([PENDING, SENDING]))).one()

@@ -1,0 +1,32 @@
+"""APScheduler in the service process. Jobs have fixed ids so re-adding one replaces it.
+
+The default misfire_grace_time of 1 s would silently drop a run missed by a busy loop or a restart;
+every job here says how late it may still run.
+"""
+
+from __future__ import annotations
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot import staff
+from bot.service import Service
+
+
+def build_scheduler(service: Service) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(
+        timezone=service.settings.tz,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+    )
+
+    # Coroutines run on the event loop, so the core never touches asyncio objects from a thread.
+    async def escalations() -> None:
+        """Send escalations that are due; the times live in the message table, so restarts lose none."""
+        staff.escalate_due(service)
+
+    async def availability() -> None:
+        """Notice workers coming back from hours or absences and send their digest."""
+        staff.sweep_availability(service)
+
+    scheduler.add_job(escalations, "interval", seconds=1, id="escalations", replace_existing=True)
+    scheduler.add_job(availability, "interval", seconds=30, id="availability", replace_existing=True)
+    return scheduler

@@ -1,0 +1,34 @@
+"""An in-process transport for core tests (the end-to-end tests use the HTTP stand-ins instead)."""
+
+from __future__ import annotations
+
+import itertools
+
+from bot.outbox import Sender
+from bot.service import Service
+from bot.transports.base import Outgoing, Receipt, TransportError
+
+
+class RecordingTransport:
+    def __init__(self):
+        self.sent: list[Outgoing] = []
+        self.ids = itertools.count(100)
+        self.failures: list[TransportError] = []
+
+    async def send(self, out: Outgoing) -> Receipt:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(out)
+        return Receipt(str(next(self.ids)))
+
+    def to(self, address) -> list[Outgoing]:
+        return [o for o in self.sent if o.address == str(address)]
+
+
+async def deliver(service: Service, transport: RecordingTransport | None = None) -> RecordingTransport:
+    """Send everything that is due through a recording transport, as the outbox loop would."""
+    transport = transport or RecordingTransport()
+    sender = Sender(service, {"telegram": transport, "sms": transport, "call": transport})
+    while await sender.run_once():
+        pass
+    return transport

@@ -1,0 +1,141 @@
+"""The relay loop in the core: youth and parent reach the primary, the answer comes back, all logged."""
+
+from __future__ import annotations
+
+import json
+
+from sqlmodel import select
+
+from bot.contactlog import export
+from models.conversations import Message
+from tests.fakes import deliver
+from tests.personas import (
+    OUTSIDER_TG, PARENT_TG, PRIMARY_TG, SECONDARY_TG, YOUTH_TG, cast, queued, tg, writes,
+)
+
+
+async def test_it_relays_a_youths_message_to_the_primary(service):
+    cast(service)
+    writes(service, tg(YOUTH_TG, "Hei, jeg kommer ikke på skolen i dag"))
+    sent = await deliver(service)
+    (relayed,) = sent.to(PRIMARY_TG)
+    assert "Ola Berg" in relayed.text and "Hei, jeg kommer ikke på skolen i dag" in relayed.text
+    assert relayed.buttons[0][0].data.startswith("take:")
+    assert sent.to(SECONDARY_TG) == [] and sent.to(YOUTH_TG) == []
+
+
+async def test_it_shows_a_parent_as_parent_of_the_youth(service):
+    cast(service)
+    writes(service, tg(PARENT_TG, "Ola har feber"))
+    sent = await deliver(service)
+    (relayed,) = sent.to(PRIMARY_TG)
+    assert "Lise Berg, forelder til Ola Berg" in relayed.text
+
+
+async def test_it_sends_the_primarys_reply_to_the_youth_without_exposing_her(service):
+    cast(service)
+    writes(service, tg(YOUTH_TG, "Kan vi møtes i morgen?"))
+    sent = await deliver(service)
+    relay_id = sent.ids  # the next receipt id is after the relay's
+    (relayed,) = sent.to(PRIMARY_TG)
+    relay_external = queued(service, PRIMARY_TG)[0]["row"].external_id
+    writes(service, tg(PRIMARY_TG, "Ja, kl. 12 på kafeen", reply_to=relay_external))
+    sent = await deliver(service, sent)
+    (answer,) = sent.to(YOUTH_TG)
+    assert answer.text == "Kari: Ja, kl. 12 på kafeen"
+    assert "5001" not in answer.text and relay_id
+
+
+async def test_it_copies_a_photo_to_the_primary(service):
+    cast(service)
+    writes(service, tg(YOUTH_TG, "se her", media={"kind": "photo", "chat_id": YOUTH_TG, "message_id": 9}))
+    sent = await deliver(service)
+    header, photo = sent.to(PRIMARY_TG)
+    assert "Ola Berg" in header.text and "se her" in header.text
+    assert photo.copy == {"chat_id": YOUTH_TG, "message_id": 9}
+
+
+async def test_it_tells_an_outsider_what_this_is_and_relays_nothing(service):
+    cast(service)
+    writes(service, tg(OUTSIDER_TG, "hallo?"))
+    sent = await deliver(service)
+    (answer,) = sent.to(OUTSIDER_TG)
+    assert "/start" in answer.text
+    assert sent.to(PRIMARY_TG) == [] and sent.to(SECONDARY_TG) == []
+    with service.tx() as session:
+        assert session.exec(select(Message)).all() == []
+
+
+async def test_it_answers_an_outsider_in_english_when_telegram_says_en(service):
+    cast(service)
+    writes(service, tg(OUTSIDER_TG, "hello?", language_code="en-GB"))
+    sent = await deliver(service)
+    assert "code" in sent.to(OUTSIDER_TG)[0].text
+
+
+async def test_it_hints_a_worker_who_writes_without_replying(service):
+    cast(service)
+    writes(service, tg(PRIMARY_TG, "hei alle sammen"))
+    sent = await deliver(service)
+    (hint,) = sent.to(PRIMARY_TG)
+    assert "Svar" in hint.text
+    assert sent.to(YOUTH_TG) == []
+
+
+async def test_it_handles_the_same_update_once(service):
+    cast(service)
+    inc = tg(YOUTH_TG, "dobbel?")
+    writes(service, inc)
+    writes(service, inc)
+    sent = await deliver(service)
+    assert len(sent.to(PRIMARY_TG)) == 1
+
+
+async def test_it_logs_every_message_in_and_out(service):
+    c = cast(service)
+    writes(service, tg(YOUTH_TG, "hei"))
+    await deliver(service)
+    relay_external = queued(service, PRIMARY_TG)[0]["row"].external_id
+    writes(service, tg(PRIMARY_TG, "hei på deg", reply_to=relay_external))
+    await deliver(service)
+    with service.tx() as session:
+        entries = json.loads(export(session, service.settings, fmt="json"))["entries"]
+    assert [(e["party"], e["direction"], e["kind"], e["text"]) for e in entries] == [
+        ("youth", "in", "message", "hei"),
+        ("worker", "out", "message", "hei på deg"),
+    ]
+    first = entries[0]
+    assert first["youth_id"] == c.youth and first["channel"] == "telegram" and first["worker_id"] is None
+    assert entries[1]["worker_id"] == c.primary
+    assert first["at"].endswith("+01:00")  # local time in Oslo, November
+    assert first["after_hours"] is False  # Monday 10:00
+
+
+async def test_it_marks_a_saturday_message_after_hours(service, clock):
+    cast(service)
+    clock.advance(days=5)  # Saturday
+    writes(service, tg(YOUTH_TG, "lørdag"))
+    with service.tx() as session:
+        (entry,) = json.loads(export(session, service.settings, fmt="json"))["entries"]
+    assert entry["after_hours"] is True
+
+
+async def test_it_exports_csv_with_a_header_row(service):
+    cast(service)
+    writes(service, tg(YOUTH_TG, "hei, \"sitat\""))
+    with service.tx() as session:
+        csv_text = export(session, service.settings, fmt="csv")
+    header, row = csv_text.strip().splitlines()
+    assert header == "at,youth_id,party,worker_id,channel,direction,kind,after_hours,text"
+    assert row.endswith(',youth,,telegram,in,message,false,"hei, ""sitat"""')
+
+
+async def test_it_stores_message_texts_encrypted(service):
+    cast(service)
+    writes(service, tg(YOUTH_TG, "hemmelig tekst"))
+    with service.engine.connect() as conn:
+        from sqlalchemy import text
+
+        stored = [row[0] for row in conn.execute(text("SELECT text FROM message"))]
+        logged = [row[0] for row in conn.execute(text("SELECT text FROM contact_log"))]
+    assert stored and all("hemmelig" not in s for s in stored + logged)
