@@ -169,8 +169,8 @@ def relay(
     header = {
         None: L._("Fra {who}:", who=name),
         "urgent": L._("AKUTT – fra {who}. Nødnumrene er sendt til avsenderen.", who=name),
-        "escalated": L._("Ubesvart i {minutes} min – fra {who}:", who=name, minutes=int(
-            service.settings.escalation_after.total_seconds() // 60)),
+        "escalated": L._("Ubesvart i {duration} – fra {who}:", who=name,
+                         duration=L.duration(service.settings.escalation_after)),
         "waiting": L._("Kom mens du var borte – fra {who}:", who=name),
     }[mark]
     target = address_of(worker, "telegram")

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 from bot import texts
 from bot.contactlog import record
 from bot.events import Incoming
+from bot.i18n import Lang
 from bot.outbox import send_text
 from bot.relay import lang, relay, reply, take, who
 from bot.routing import is_available
@@ -140,8 +141,8 @@ def escalate_due(service: Service) -> int:
                 record(
                     session, service.settings, at=now, youth_id=youth.id, party="system", worker_id=worker.id,
                     channel=msg.channel, direction="out", kind="escalation",
-                    text=f"Ubesvart etter {int(service.settings.escalation_after.total_seconds() // 60)} min, "
-                         f"sendt til {worker.name}",
+                    text=Lang("nb")._("Ubesvart etter {duration}, sendt til {name}", name=worker.name,
+                                      duration=Lang("nb").duration(service.settings.escalation_after)),
                     message_id=msg.id,
                 )
                 count += 1

@@ -17,20 +17,21 @@ _DAYS_HELP = "use mon, tue, wed, thu, fri, sat, sun"
 _HOURS_HELP = "use e.g. mon-fri 08:00-16:00; sat 10:00-14:00"
 
 _UNIT_SECONDS = {"d": DAY, "h": 3600, "m": 60, "s": 1}
-_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
-_DURATION = re.compile(r"(?:([0-9]+(?:\.[0-9]+)?)d)?(?:([0-9]+(?:\.[0-9]+)?)h)?(?:([0-9]+(?:\.[0-9]+)?)m)?(?:([0-9]+(?:\.[0-9]+)?)s)?")
+_AMOUNT = r"([0-9]+(?:\.[0-9]+)?)"
+_NUMBER = re.compile(_AMOUNT)
+_DURATION = re.compile("".join(f"(?:{_AMOUNT}{unit})?" for unit in _UNIT_SECONDS))
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_WORDS = {
-    **{name: i for i, name in enumerate(DAY_NAMES)},
-    **{name: i for i, name in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))},
-    **{name: i for i, name in enumerate(("man", "tir", "ons", "tor", "fre", "lør", "søn"))},
-    **{name: i for i, name in enumerate(("mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag"))},
-    "lor": 5,
-    "lordag": 5,
-    "son": 6,
-    "sondag": 6,
-}
+    word: day
+    for names in (
+        DAY_NAMES,
+        ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
+        ("man", "tir", "ons", "tor", "fre", "lør", "søn"),
+        ("mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag"),
+    )
+    for day, word in enumerate(names)
+} | {"lor": 5, "lordag": 5, "son": 6, "sondag": 6}
 _EVERY_DAY_WORDS = {"daily", "all", "daglig", "alle"}
 
 _TIME = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?")
@@ -67,7 +68,11 @@ def parse_duration(value: str | int | float) -> timedelta:
         if not match:
             raise SpecError(f"'{shown}' is not a duration ({_DURATION_HELP})")
         seconds = sum(
-            (Decimal(amount) * _UNIT_SECONDS[unit] for amount, unit in zip(match.groups(), "dhms", strict=True) if amount),
+            (
+                Decimal(amount) * _UNIT_SECONDS[unit]
+                for amount, unit in zip(match.groups(), _UNIT_SECONDS, strict=True)
+                if amount
+            ),
             Decimal(0),
         )
     try:
@@ -133,7 +138,9 @@ def format_days(days: Iterable[int]) -> str:
     if not chosen:
         raise ValueError("no days given")
     if not chosen <= set(range(7)):
-        raise ValueError(f"weekdays are numbered 0 (Monday) to 6 (Sunday), not {sorted(chosen - set(range(7)))}")
+        raise ValueError(
+            f"weekdays are numbered 0 (Monday) to 6 (Sunday), not {sorted(chosen - set(range(7)))}"
+        )
     if len(chosen) == 7:
         return "daily"
     runs: list[list[int]] = []

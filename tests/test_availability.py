@@ -17,7 +17,9 @@ def oslo(*args: int, fold: int = 0) -> datetime:
     return datetime(*args, tzinfo=OSLO, fold=fold)
 
 
-def find(at: datetime, hours: WeeklyHours = EVENINGS, absences=(), off: bool = False, **kwargs) -> datetime | None:
+def find(
+    at: datetime, hours: WeeklyHours = EVENINGS, absences=(), off: bool = False, **kwargs
+) -> datetime | None:
     return next_available(at, hours=hours, absences=list(absences), off=off, tz=OSLO, **kwargs)
 
 
@@ -168,7 +170,9 @@ def weekly_hours(draw):
 
 dst_changes = [datetime(2025, 3, 30, 1, tzinfo=UTC), datetime(2025, 10, 26, 1, tzinfo=UTC)]
 moments = st.one_of(
-    st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2027, 1, 1)).map(lambda d: d.replace(tzinfo=UTC)),
+    st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2027, 1, 1)).map(
+        lambda d: d.replace(tzinfo=UTC)
+    ),
     st.builds(
         lambda change, seconds: change + timedelta(seconds=seconds),
         st.sampled_from(dst_changes),

@@ -42,7 +42,9 @@ def test_it_recognizes_e164_numbers():
     assert is_e164("+380501234567")
 
 
-@pytest.mark.parametrize("text", ["98765432", "+47 987 65 432", "004798765432", "+4712345", "", "+", "+0123456"])
+@pytest.mark.parametrize(
+    "text", ["98765432", "+47 987 65 432", "004798765432", "+4712345", "", "+", "+0123456"]
+)
 def test_it_rejects_anything_not_written_as_a_valid_e164_number(text):
     assert not is_e164(text)
 

@@ -10,7 +10,15 @@ from bot.contactlog import export
 from models.conversations import Message
 from tests.fakes import deliver
 from tests.personas import (
-    OUTSIDER_TG, PARENT_TG, PRIMARY_TG, SECONDARY_TG, YOUTH_TG, cast, queued, tg, writes,
+    OUTSIDER_TG,
+    PARENT_TG,
+    PRIMARY_TG,
+    SECONDARY_TG,
+    YOUTH_TG,
+    cast,
+    queued,
+    tg,
+    writes,
 )
 
 

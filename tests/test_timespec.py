@@ -207,7 +207,9 @@ def test_it_explains_that_25_00_is_not_a_time_of_day():
     assert str(raised.value) == "25:00 is not a time of day (use HH:MM, 00:00-24:00)"
 
 
-@pytest.mark.parametrize("text", ["", "25:00", "12:60", "12:00:60", "24:01", "noon", "1200", "12:0", "12:00pm"])
+@pytest.mark.parametrize(
+    "text", ["", "25:00", "12:60", "12:00:60", "24:01", "noon", "1200", "12:0", "12:00pm"]
+)
 def test_it_rejects_times_it_cannot_read(text):
     with pytest.raises(SpecError):
         parse_time(text, allow_24=True)

@@ -295,7 +295,9 @@ class _Spec:
         known = {f["name"]: f for f in fields}
         problems = []
         if strict:
-            problems.extend(f'{path}: unknown field "{key}" in {type_name}' for key in value if key not in known)
+            problems.extend(
+                f'{path}: unknown field "{key}" in {type_name}' for key in value if key not in known
+            )
         for name, spec_field in known.items():
             if name in value:
                 problems.extend(self.check_value(value[name], spec_field["types"], f"{path}.{name}", strict))
@@ -579,13 +581,17 @@ def _parse_markdown_v2(src: str) -> tuple[str, list[JSONDict]]:
             if kind == "custom_emoji":
                 match = re.fullmatch(r"tg://emoji\?id=(\d+)", url or "")
                 if match is None:
-                    raise _EntityParseError(f"Custom emoji URL must be tg://emoji?id=... at byte offset {offset}")
+                    raise _EntityParseError(
+                        f"Custom emoji URL must be tg://emoji?id=... at byte offset {offset}"
+                    )
                 out.entity(start, {"type": "custom_emoji", "custom_emoji_id": match.group(1)})
             elif url:
                 out.entity(start, {"type": "text_link", "url": url})
             continue
         if char in _MDV2_RESERVED:
-            raise _EntityParseError(f"Character '{char}' is reserved and must be escaped with the preceding '\\'")
+            raise _EntityParseError(
+                f"Character '{char}' is reserved and must be escaped with the preceding '\\'"
+            )
         out.add(char)
         i += 1
     if quote_start is not None:
@@ -682,7 +688,9 @@ def _strip(text: str, entities: list[JSONDict]) -> tuple[str, list[JSONDict]]:
     return stripped, kept
 
 
-def _format_text(text: str, parse_mode: str | None, entities: list[JSONDict] | None) -> tuple[str, list[JSONDict]]:
+def _format_text(
+    text: str, parse_mode: str | None, entities: list[JSONDict] | None
+) -> tuple[str, list[JSONDict]]:
     if entities is not None:
         plain, found = text, [dict(e) for e in entities]
     elif parse_mode:
@@ -726,9 +734,7 @@ class _DropConnection(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Promise a body and never send it: the client sees the peer close mid-response
         # (httpx.RemoteProtocolError, which PTB turns into NetworkError).
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]}
-        )
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]})
         raise _ConnectionDropped("TelegramStandIn dropped the connection (fail_next drop_connection=True)")
 
 
@@ -795,8 +801,12 @@ _CHAT_ACTIONS = {
 }
 # Delivered unless allowed_updates lists them explicitly (as documented for getUpdates).
 _OPT_IN_UPDATES = {"chat_member", "message_reaction", "message_reaction_count"}
-_FILE_ID_PREFIX = {"photo": "AgACAgQAAxkBAA", "voice": "AwACAgQAAxkBAA", "document": "BQACAgQAAxkBAA",
-                   "sticker": "CAACAgQAAxkBAA"}
+_FILE_ID_PREFIX = {
+    "photo": "AgACAgQAAxkBAA",
+    "voice": "AwACAgQAAxkBAA",
+    "document": "BQACAgQAAxkBAA",
+    "sticker": "CAACAgQAAxkBAA",
+}
 _PHOTO_SIZES = ((90, 68), (320, 240), (800, 600))
 _TEXT_LIMIT = 4096
 _CAPTION_LIMIT = 1024
@@ -897,7 +907,11 @@ class TelegramStandIn:
         username: str | None = None,
         language_code: str | None = None,
     ) -> JSONDict:
-        """Create a user and the private chat with the bot (chat id == user id)."""
+        """Create a user and the private chat with the bot (chat id == user id).
+
+        For an existing user this updates the profile (as when they rename themselves) and keeps
+        the chat and its history, so callers may re-register everyone at each start.
+        """
         user: JSONDict = {"id": user_id, "is_bot": False, "first_name": first_name}
         chat: JSONDict = {"id": user_id, "type": "private", "first_name": first_name}
         for key, value in (("last_name", last_name), ("username", username)):
@@ -906,10 +920,11 @@ class TelegramStandIn:
         if language_code is not None:
             user["language_code"] = language_code
         with self._lock:
-            if user_id in self._users:
-                raise ValueError(f"user {user_id} already exists")
             self._users[user_id] = user
-            self._chats[user_id] = {"chat": chat, "messages": [], "by_id": {}, "next_id": 1}
+            if user_id in self._chats:
+                self._chats[user_id]["chat"] = chat
+            else:
+                self._chats[user_id] = {"chat": chat, "messages": [], "by_id": {}, "next_id": 1}
             return copy.deepcopy(user)
 
     def user_sends(
@@ -929,8 +944,11 @@ class TelegramStandIn:
         Returns the queued Update. A user who blocked the bot unblocks it first (as the
         "Restart" button does), which also queues the my_chat_member update for that.
         """
-        media = [(kind, value) for kind, value in zip(_MEDIA_KINDS, (photo, voice, document, sticker), strict=True)
-                 if value is not False and value is not None]
+        media = [
+            (kind, value)
+            for kind, value in zip(_MEDIA_KINDS, (photo, voice, document, sticker), strict=True)
+            if value is not False and value is not None
+        ]
         if len(media) > 1:
             raise ValueError("a message carries at most one kind of media")
         if media and text is not None:
@@ -977,13 +995,13 @@ class TelegramStandIn:
             if message is None or message["from"]["id"] != self.bot_id:
                 raise ValueError(f"no bot message {message_id} in chat {user_id}")
             buttons = [
-                button
-                for row in message.get("reply_markup", {}).get("inline_keyboard", [])
-                for button in row
+                button for row in message.get("reply_markup", {}).get("inline_keyboard", []) for button in row
             ]
             if not any(button.get("callback_data") == data for button in buttons):
                 available = [button.get("callback_data") for button in buttons]
-                raise ValueError(f"message {message_id} has no button with callback_data {data!r}: {available}")
+                raise ValueError(
+                    f"message {message_id} has no button with callback_data {data!r}: {available}"
+                )
             query_id = str(secrets.randbits(62))
             self._callback_queries[query_id] = {"user_id": user_id, "answered": None}
             query = {
@@ -1076,6 +1094,10 @@ class TelegramStandIn:
     def my_commands(self, scope: JSONDict | None = None, language_code: str = "") -> list[JSONDict]:
         with self._lock:
             return copy.deepcopy(self._commands.get(_commands_key(scope, language_code), []))
+
+    def spec_problems(self, value: Any, type_name: str) -> list[str]:
+        """Check a JSON value against a type of the API definition (e.g. a payload a test built)."""
+        return self._spec.check_value(value, [type_name], type_name, strict=True)
 
     def pending_updates(self) -> list[JSONDict]:
         """Updates not yet confirmed (getUpdates) or delivered (webhook)."""
@@ -1364,8 +1386,14 @@ class TelegramStandIn:
         return record
 
     def _new_media(
-        self, kind: str, data: bytes | None, *, file_name: str | None = None, mime_type: str | None = None,
-        duration: int | None = None, emoji: str | None = None,
+        self,
+        kind: str,
+        data: bytes | None,
+        *,
+        file_name: str | None = None,
+        mime_type: str | None = None,
+        duration: int | None = None,
+        emoji: str | None = None,
     ) -> JSONDict:
         """Create the file(s) for a new media message; returns the message content."""
         if kind == "photo":
@@ -1374,8 +1402,15 @@ class TelegramStandIn:
             for width, height in _PHOTO_SIZES:
                 rec = self._new_file("photo", data, folder="photos", ext="jpg", mime_type="image/jpeg")
                 records.append(rec)
-                sizes.append({"file_id": rec["file_id"], "file_unique_id": rec["file_unique_id"],
-                              "file_size": rec["file_size"], "width": width, "height": height})
+                sizes.append(
+                    {
+                        "file_id": rec["file_id"],
+                        "file_unique_id": rec["file_unique_id"],
+                        "file_size": rec["file_size"],
+                        "width": width,
+                        "height": height,
+                    }
+                )
             for rec in records:
                 rec["content_value"] = sizes  # resending any size sends the whole photo
             return {"photo": sizes}
@@ -1390,10 +1425,20 @@ class TelegramStandIn:
             value = {"file_name": name, "mime_type": mime}
         else:
             rec = self._new_file("sticker", data, folder="stickers", ext="webp", mime_type="image/webp")
-            value = {"type": "regular", "width": 512, "height": 512, "is_animated": False,
-                     "is_video": False, "emoji": emoji or "👍"}
-        value = {"file_id": rec["file_id"], "file_unique_id": rec["file_unique_id"], **value,
-                 "file_size": rec["file_size"]}
+            value = {
+                "type": "regular",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+                "emoji": emoji or "👍",
+            }
+        value = {
+            "file_id": rec["file_id"],
+            "file_unique_id": rec["file_unique_id"],
+            **value,
+            "file_size": rec["file_size"],
+        }
         rec["content_value"] = value
         return {kind: value}
 
@@ -1404,8 +1449,14 @@ class TelegramStandIn:
             if value is None:
                 raise _invalid(f"{kind}: the attach:// part is missing from the multipart body")
         if isinstance(value, Upload):
-            return self._new_media(kind, value.data, file_name=value.filename, mime_type=value.content_type,
-                                   duration=params.get("duration"), emoji=params.get("emoji"))
+            return self._new_media(
+                kind,
+                value.data,
+                file_name=value.filename,
+                mime_type=value.content_type,
+                duration=params.get("duration"),
+                emoji=params.get("emoji"),
+            )
         if value.startswith(("http://", "https://")):
             # Telegram would download it; the stand-in makes up the content.
             return self._new_media(kind, None, duration=params.get("duration"), emoji=params.get("emoji"))
@@ -1435,7 +1486,12 @@ class TelegramStandIn:
         return content
 
     def _caption_content(
-        self, caption: str, parse_mode: str | None, entities: list[JSONDict] | None, *, user_side: bool = False
+        self,
+        caption: str,
+        parse_mode: str | None,
+        entities: list[JSONDict] | None,
+        *,
+        user_side: bool = False,
     ) -> JSONDict:
         plain, found = _format_text(caption, parse_mode, entities)
         if _utf16_len(plain) > _CAPTION_LIMIT:
@@ -1622,8 +1678,9 @@ class TelegramStandIn:
     def _send_media(self, kind: str, params: JSONDict, attachments: dict[str, Upload]) -> JSONDict:
         caption: JSONDict = {}
         if "caption" in params:
-            caption = self._caption_content(params["caption"], params.get("parse_mode"),
-                                            params.get("caption_entities"))
+            caption = self._caption_content(
+                params["caption"], params.get("parse_mode"), params.get("caption_entities")
+            )
         self._check_reply_markup(params.get("reply_markup"))
         chat_id = self._target_chat(params["chat_id"])
         content = self._media_for(kind, params, attachments)
@@ -1640,8 +1697,11 @@ class TelegramStandIn:
         if "caption" in params and "text" not in content:
             content.pop("caption", None)
             content.pop("caption_entities", None)
-            content.update(self._caption_content(params["caption"], params.get("parse_mode"),
-                                                 params.get("caption_entities")))
+            content.update(
+                self._caption_content(
+                    params["caption"], params.get("parse_mode"), params.get("caption_entities")
+                )
+            )
         message = self._send(chat_id, content, params)
         return {"message_id": message["message_id"]}
 
@@ -1666,15 +1726,19 @@ class TelegramStandIn:
         return self._apply_edit(message, changes, content_edit=True)
 
     def _edit_message_caption(self, params: JSONDict, attachments: dict[str, Upload]) -> JSONDict:
-        content = self._caption_content(params.get("caption", ""), params.get("parse_mode"),
-                                        params.get("caption_entities"))
+        content = self._caption_content(
+            params.get("caption", ""), params.get("parse_mode"), params.get("caption_entities")
+        )
         markup = params.get("reply_markup")
         self._check_reply_markup(markup)
         message = self._editable(params)
         if "text" in message:
             raise _bad("there is no caption in the message to edit")
-        changes = {"caption": content.get("caption"), "caption_entities": content.get("caption_entities"),
-                   "reply_markup": markup}
+        changes = {
+            "caption": content.get("caption"),
+            "caption_entities": content.get("caption_entities"),
+            "reply_markup": markup,
+        }
         return self._apply_edit(message, changes, content_edit=True)
 
     def _edit_message_reply_markup(self, params: JSONDict, attachments: dict[str, Upload]) -> JSONDict:

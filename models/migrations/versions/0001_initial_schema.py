@@ -5,12 +5,12 @@ Revises:
 Create Date: 2026-11-23 02:24:24.010593
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
+from alembic import op
+
 import models.crypto
 import models.types
-
 
 revision = '0001'
 down_revision = None
