@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 
 from telegram import Update
@@ -21,6 +22,10 @@ from models import inbound, kv
 from models.inbound import Inbound
 
 log = logging.getLogger(__name__)
+
+# We call getUpdates through do_api_request on purpose: it returns the raw JSON we store, where
+# Bot.get_updates would hand back parsed objects. PTB warns about that choice; it is deliberate.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=UserWarning)
 
 ALLOWED_UPDATES = ["message", "callback_query"]
 POLL_TIMEOUT = 20  # seconds Telegram holds a getUpdates open

@@ -146,9 +146,6 @@ class _Spec:
     def fields(self, method: str) -> dict[str, JSONDict]:
         return self._fields[method]
 
-    def update_kinds(self) -> list[str]:
-        return [f["name"] for f in self.types["Update"]["fields"] if f["name"] != "update_id"]
-
     def discriminator(self, type_name: str) -> tuple[str, str] | None:
         """For members of a union ("MessageOriginUser"): ("type", "user")."""
         fields = self.types.get(type_name, {}).get("fields")
