@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from bot import texts
+from bot import actions, texts
 from bot.acute import is_acute
 from bot.contactlog import record
 from bot.events import Incoming
@@ -89,6 +89,9 @@ def from_person(service: Service, session: Session, person: Person, inc: Incomin
     youth = youth_of(session, person)
     conv = conversation_for(session, person_id=person.id, youth_id=youth.id)
     person.last_channel = inc.channel
+    if actions.consumed(service, session, person, inc):
+        service.kick_outbox()
+        return
     acute = is_acute(inc.text, service.settings.crisis_words)
     msg = Message(
         conversation_id=conv.id, direction="in", channel=inc.channel, source_key=inc.source_key,

@@ -7,6 +7,7 @@ from collections import defaultdict
 from sqlmodel import Session, select
 
 from bot import texts
+from bot.actions import action
 from bot.contactlog import record
 from bot.events import Incoming
 from bot.i18n import Lang
@@ -46,8 +47,16 @@ def set_off(service: Service, session: Session, worker: Person, inc: Incoming, o
     service.kick_outbox()
 
 
+@action("take")
+def take_button(service: Service, session: Session, person: Person, value: str) -> str | None:
+    """The "Jeg tar den" button under a relay."""
+    if not person.is_staff or not value.isdigit():
+        return None
+    return take_message(service, session, person, int(value))
+
+
 def take_message(service: Service, session: Session, worker: Person, message_id: int) -> str:
-    """The "I'll take it" button: the answer shown on the button press."""
+    """Take a relayed message: the answer shown on the button press."""
     L = lang(service, worker)
     msg = session.get(Message, message_id)
     if msg is None:

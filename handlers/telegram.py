@@ -14,7 +14,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import linking, relay, staff
+from bot import actions, linking, relay, staff
 from bot.events import Incoming
 from bot.service import Service
 from models.people import by_telegram_user
@@ -89,16 +89,16 @@ async def message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A press on an inline button: "take:<message id>"."""
+    """A press on an inline button: its data names a registered action ("take:12", "wake:3")."""
     svc = _service(context)
     query = update.callback_query
-    action, _, value = (query.data or "").partition(":")
     answer = None
     with svc.tx() as session:
         person = by_telegram_user(session, user_id=query.from_user.id)
-        if person is not None and person.is_staff and action == "take" and value.isdigit():
-            answer = staff.take_message(svc, session, person, int(value))
-    # The answer is a toast on the worker's screen: not worth an outbox row if it is lost.
+        if person is not None:
+            answer = actions.perform(svc, session, person, query.data or "")
+    svc.kick_outbox()
+    # The answer is a toast on the person's screen: not worth an outbox row if it is lost.
     await query.answer(answer)
 
 

@@ -19,7 +19,7 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine) -> None:
-    command.upgrade(alembic_config(engine), "head")
+    command.upgrade(alembic_config(engine), "heads")  # parallel branches may each add tables
 
 
 def revision(engine: Engine, message: str) -> None:
