@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from bot.service import Service
+from bot.sms_text import split_sms
 from bot.transports.base import Button, Outgoing, Transport, TransportError
 from models import outbox as store
 from models.conversations import RelayLink
@@ -52,15 +53,21 @@ def queue(
     session: Session, *, key: str, channel: str, address: str, text: str | None, now: datetime,
     person_id: int | None = None, buttons: tuple[tuple[Button, ...], ...] = (),
     conversation_id: int | None = None, message_id: int | None = None, copy: dict | None = None,
-    reply_to: str | None = None, edit: str | None = None,
+    reply_to: str | None = None, edit: str | None = None, gather: str | None = None,
 ) -> Outbox | None:
-    """Queue one send to an address; None if a row with this key was queued before."""
+    """Queue one send to an address; None if a row with this key was queued before.
+
+    `gather` (calls only): say the text inside a keypad prompt, and perform that action
+    ("wake:12") for the called person when a key is pressed.
+    """
     payload = {
         "text": text,
         "buttons": [[[b.label, b.data] for b in row] for row in buttons],
         "copy": copy,
         "reply_to": reply_to,
         "edit": edit,
+        "gather": gather,
+        "language": None,
     }
     return store.enqueue(
         session, key=key, now=now, channel=channel, address=address, person_id=person_id,
@@ -72,19 +79,37 @@ def send_text(
     session: Session, *, key: str, person: Person, text: str | None, now: datetime, channel: str | None = None,
     buttons: tuple[tuple[Button, ...], ...] = (), conversation_id: int | None = None,
     message_id: int | None = None, copy: dict | None = None, reply_to: str | None = None,
+    gather: str | None = None,
 ) -> Outbox | None:
-    """Queue a text (or a Telegram copy) to a person on their channel; None if unreachable or queued before."""
+    """Queue a text (or a Telegram copy) to a person on their channel; None if unreachable or queued before.
+
+    channel="call" rings the person's phone and says the text (in their language)."""
+    if channel == "call":
+        if not person.phone:
+            return None
+        row = queue(session, key=key, channel="call", address=person.phone, text=text, now=now,
+                    person_id=person.id, gather=gather)
+        if row is not None:
+            data = json.loads(row.payload)
+            data["language"] = person.language
+            row.payload = json.dumps(data)
+        return row
     target = address_of(person, channel)
     if target is None:
         return None
     chan, address = target
-    if chan != "telegram":
-        # Buttons, copies and replies are Telegram things; an SMS carries the text alone.
-        copy, buttons, reply_to = None, (), None
-    return queue(
-        session, key=key, channel=chan, address=address, text=text, now=now, person_id=person.id,
-        buttons=buttons, conversation_id=conversation_id, message_id=message_id, copy=copy, reply_to=reply_to,
-    )
+    common = {"now": now, "person_id": person.id, "conversation_id": conversation_id, "message_id": message_id}
+    if chan == "sms":
+        # Buttons, copies and replies are Telegram things; an SMS carries the text alone, in parts that
+        # each stay within one concatenated SMS.
+        first = None
+        for index, part in enumerate(split_sms(text or "")):
+            row = queue(session, key=key if index == 0 else f"{key}:{index}", channel=chan, address=address,
+                        text=part, **common)
+            first = first or row
+        return first
+    return queue(session, key=key, channel=chan, address=address, text=text, buttons=buttons, copy=copy,
+                 reply_to=reply_to, **common)
 
 
 def to_outgoing(row: Outbox) -> Outgoing:
@@ -92,7 +117,8 @@ def to_outgoing(row: Outbox) -> Outgoing:
     buttons = tuple(tuple(Button(label, value) for label, value in r) for r in data.get("buttons") or [])
     return Outgoing(
         channel=row.channel, address=row.address, text=data.get("text"), buttons=buttons,
-        copy=data.get("copy"), reply_to=data.get("reply_to"), extra={"edit": data.get("edit")},
+        copy=data.get("copy"), reply_to=data.get("reply_to"),
+        extra={"edit": data.get("edit"), "gather": data.get("gather"), "language": data.get("language")},
     )
 
 

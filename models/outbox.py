@@ -30,7 +30,9 @@ class Outbox(SQLModel, table=True):
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    external_id: str | None = None
+    external_id: str | None = Field(default=None, index=True)
+    # What the provider reported after accepting it (Twilio: sent, delivered, undelivered, failed).
+    delivery: str | None = None
     error: str | None = None
 
 

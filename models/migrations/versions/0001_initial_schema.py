@@ -1,16 +1,16 @@
 """initial schema
 
-Revision ID: 736296d7f6ef
-Revises: 
-Create Date: 2026-11-23 02:24:24.010593
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-23 02:34:34.337007
 """
 
+from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-from alembic import op
-
 import models.crypto
 import models.types
+
 
 revision = '0001'
 down_revision = None
@@ -87,6 +87,28 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('absence', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_absence_worker_id'), ['worker_id'], unique=False)
+
+    op.create_table('call',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('sid', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('youth_id', sa.Integer(), nullable=False),
+    sa.Column('plan', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('step', sa.Integer(), nullable=False),
+    sa.Column('answered_by', sa.Integer(), nullable=True),
+    sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('duration', sa.Integer(), nullable=True),
+    sa.Column('started_at', models.types.UTCDateTime(), nullable=False),
+    sa.Column('ended_at', models.types.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['answered_by'], ['person.id'], ),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
+    sa.ForeignKeyConstraint(['youth_id'], ['person.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('sid')
+    )
+    with op.batch_alter_table('call', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_call_person_id'), ['person_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_call_youth_id'), ['youth_id'], unique=False)
 
     op.create_table('conversation',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -168,6 +190,7 @@ def upgrade() -> None:
     sa.Column('created_at', models.types.UTCDateTime(), nullable=False),
     sa.Column('sent_at', models.types.UTCDateTime(), nullable=True),
     sa.Column('external_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('delivery', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversation.id'], ),
     sa.ForeignKeyConstraint(['message_id'], ['message.id'], ),
@@ -177,6 +200,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_due_at'), ['due_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_external_id'), ['external_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_person_id'), ['person_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_status'), ['status'], unique=False)
 
@@ -210,6 +234,7 @@ def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_status'))
         batch_op.drop_index(batch_op.f('ix_outbox_person_id'))
+        batch_op.drop_index(batch_op.f('ix_outbox_external_id'))
         batch_op.drop_index(batch_op.f('ix_outbox_due_at'))
 
     op.drop_table('outbox')
@@ -229,6 +254,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_conversation_youth_id'))
 
     op.drop_table('conversation')
+    with op.batch_alter_table('call', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_call_youth_id'))
+        batch_op.drop_index(batch_op.f('ix_call_person_id'))
+
+    op.drop_table('call')
     with op.batch_alter_table('absence', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_absence_worker_id'))
 

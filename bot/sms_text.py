@@ -1,0 +1,51 @@
+"""SMS text: keep it in GSM-7 where possible, and split long texts where a reader expects a break.
+
+One character outside GSM-7 (a non-breaking space, a typographic quote, an en dash) turns the whole
+SMS into UCS-2: 70 characters a segment instead of 160, so the same text costs two to three times as
+much. Norwegian æ ø å are GSM-7 and stay.
+"""
+
+from __future__ import annotations
+
+GSM_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM_EXTENDED = set("^{}\\[~]|€\f")
+# Look-alikes that templates and phones produce; each has a GSM-7 twin.
+REPLACEMENTS = {
+    "\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " ",
+    "«": '"', "»": '"', "“": '"', "”": '"', "„": '"',
+    "‘": "'", "’": "'", "‚": "'",
+    "–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-",
+    "…": "...", "•": "-",
+}
+# Twilio concatenates up to 1600 characters; stay well below so a part never hits the limit.
+MAX_PART = 1500
+
+
+def gsm_safe(text: str) -> str:
+    """Replace look-alike characters with their GSM-7 twins; other characters are left as they are."""
+    return "".join(REPLACEMENTS.get(ch, ch) for ch in text)
+
+
+def is_gsm7(text: str) -> bool:
+    return all(ch in GSM_BASIC or ch in GSM_EXTENDED for ch in text)
+
+
+def split_sms(text: str, limit: int = MAX_PART) -> list[str]:
+    """Split at paragraph, sentence or word boundaries into parts of at most `limit` characters."""
+    text = gsm_safe(text).strip()
+    parts: list[str] = []
+    while len(text) > limit:
+        window = text[:limit]
+        cut = max(window.rfind("\n\n"), window.rfind(". "), window.rfind("\n"))
+        if cut < limit // 2:
+            cut = window.rfind(" ")
+        if cut < limit // 2:
+            cut = limit - 1  # one unbroken word longer than half a part: cut it
+        parts.append(text[: cut + 1].strip())
+        text = text[cut + 1:].strip()
+    if text or not parts:
+        parts.append(text)
+    return parts

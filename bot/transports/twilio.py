@@ -1,0 +1,123 @@
+"""SMS and calls through the twilio library; Twilio's error codes mapped to TransportError.
+
+The twilio client is synchronous (requests), so each call runs in a worker thread and never blocks
+the event loop that also serves webhooks and Telegram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlencode
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from bot.settings import Settings
+from bot.sms_text import gsm_safe
+from bot.transports.base import Outgoing, Receipt, TransportError
+
+# Errors no retry can fix: the number is wrong, not a mobile, unsubscribed (STOP), or not allowed.
+PERMANENT_CODES = {
+    21211: "invalid 'To' number",
+    21214: "'To' number cannot be reached",
+    21217: "phone number does not appear to be valid",
+    21408: "sending to this region is not enabled",
+    21606: "'From' number cannot send SMS",
+    21610: "recipient has opted out (STOP)",
+    21612: "cannot route to this number",
+    21614: "'To' number is not a mobile number",
+    30005: "unknown destination handset",
+    30006: "landline or unreachable carrier",
+}
+TIMEOUT = 15  # seconds; the twilio client waits forever by default
+
+# Twilio <Say> languages per person language. Nynorsk has no voice of its own and is read in Bokmål;
+# a language Twilio cannot speak falls back to Norwegian (the caller also gets the text by SMS).
+SAY_LANGUAGES = {"nb": "nb-NO", "nn": "nb-NO", "en": "en-GB", "uk": "uk-UA", "pl": "pl-PL", "ar": "arb"}
+FALLBACK_SAY = "nb-NO"
+
+
+def say_language(language: str | None) -> str:
+    return SAY_LANGUAGES.get(language or "nb", FALLBACK_SAY)
+
+
+def make_client(settings: Settings) -> Client:
+    client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
+                    http_client=TwilioHttpClient(timeout=TIMEOUT))
+    # TWILIO_EDGE / TWILIO_REGION in the environment would rewrite the host of a configured API URL.
+    client.edge = client.region = None
+    client.api.base_url = settings.twilio_api_url
+    return client
+
+
+def _error(exc: Exception) -> TransportError:
+    if isinstance(exc, TwilioRestException):
+        if exc.code in PERMANENT_CODES:
+            return TransportError(f"twilio {exc.code}: {PERMANENT_CODES[exc.code]}", permanent=True)
+        if exc.status == 429 or exc.status >= 500 or exc.status == 401:
+            return TransportError(f"twilio {exc.status} ({exc.code})")
+        # Any other 4xx is a request Twilio will refuse the same way next time.
+        return TransportError(f"twilio {exc.status} ({exc.code})", permanent=True)
+    if isinstance(exc, requests.RequestException):
+        return TransportError(f"twilio unreachable: {type(exc).__name__}")
+    return TransportError(f"twilio: {type(exc).__name__}")
+
+
+class SmsTransport:
+    def __init__(self, client: Client, settings: Settings):
+        self.client = client
+        self.settings = settings
+
+    async def send(self, out: Outgoing) -> Receipt:
+        def create():
+            return self.client.messages.create(
+                to=out.address, from_=self.settings.twilio_number, body=gsm_safe(out.text or ""),
+                status_callback=f"{self.settings.public_url}/twilio/status",
+            )
+
+        try:
+            message = await asyncio.to_thread(create)
+        except Exception as exc:
+            raise _error(exc) from None
+        return Receipt(message.sid)
+
+
+def call_twiml(out: Outgoing, public_url: str) -> str:
+    """What an outgoing call says; with a gather, pressing a key performs the named action."""
+    language = say_language(out.extra.get("language"))
+    response = VoiceResponse()
+    gather_ref = out.extra.get("gather")
+    if gather_ref:
+        action = f"{public_url}/twilio/voice/gather?{urlencode({'ref': gather_ref})}"
+        gather = Gather(num_digits=1, action=action, method="POST", timeout=8)
+        gather.say(out.text or "", language=language)
+        response.append(gather)
+        # Nothing pressed: say it once more, then the call ends and the follow-up takes over.
+        again = Gather(num_digits=1, action=action, method="POST", timeout=8)
+        again.say(out.text or "", language=language)
+        response.append(again)
+    else:
+        response.say(out.text or "", language=language)
+    return str(response)
+
+
+class VoiceTransport:
+    def __init__(self, client: Client, settings: Settings):
+        self.client = client
+        self.settings = settings
+
+    async def send(self, out: Outgoing) -> Receipt:
+        def create():
+            return self.client.calls.create(
+                to=out.address, from_=self.settings.twilio_number, twiml=call_twiml(out, self.settings.public_url),
+                status_callback=f"{self.settings.public_url}/twilio/status",
+            )
+
+        try:
+            call = await asyncio.to_thread(create)
+        except Exception as exc:
+            raise _error(exc) from None
+        return Receipt(call.sid)
