@@ -14,10 +14,13 @@ from starlette.routing import Mount
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application
 
+from bot.delivery import undeliverable
 from bot.outbox import Sender
 from bot.service import Service
 from bot.transports.telegram import TelegramTransport
+from bot.transports.twilio import SmsTransport, VoiceTransport, make_client
 from handlers import telegram as telegram_handlers
+from handlers import twilio as twilio_handlers
 from handlers import web
 from handlers.intake import Intake, poll_telegram, telegram_dispatcher
 from models import kv
@@ -64,7 +67,13 @@ class Runtime:
             telegram_handlers.register(self.application, service)
             transports["telegram"] = TelegramTransport(self.application.bot)
             self.intake.dispatchers["telegram"] = telegram_dispatcher(self.application)
-        self.sender = Sender(service, transports)
+        if settings.twilio_enabled:
+            client = make_client(settings)
+            transports["sms"] = SmsTransport(client, settings)
+            transports["call"] = VoiceTransport(client, settings)
+            self.intake.dispatchers["sms"] = twilio_handlers.sms_dispatcher(service)
+            self.intake.dispatchers["status"] = twilio_handlers.status_dispatcher(service)
+        self.sender = Sender(service, transports, on_permanent=undeliverable)
         service.kick_outbox = self.sender.kick
         self.scheduler = build_scheduler(service)
         self.webhook_secret = hmac.new(
@@ -140,7 +149,7 @@ def create_app(runtime: Runtime) -> Starlette:
         finally:
             await runtime.stop()
 
-    routes = list(web.routes)
+    routes = list(web.routes) + twilio_handlers.routes
     if runtime.sandbox is not None:
         from handlers import sandbox as sandbox_pages
 

@@ -95,6 +95,13 @@ class Lang:
         weekday = format_date(self.local(at).date(), "EEEE d. MMMM", locale=self.locale)
         return self._("{day} kl. {time}", day=weekday, time=time)
 
+    def duration_seconds(self, seconds: int) -> str:
+        """A call's length: minutes and seconds."""
+        minutes, secs = divmod(int(seconds), 60)
+        if minutes:
+            return self.n_("{n} minutt", "{n} minutter", minutes) + " " + self.n_("{n} sekund", "{n} sekunder", secs)
+        return self.n_("{n} sekund", "{n} sekunder", secs)
+
     def duration(self, delta: timedelta) -> str:
         """Whole minutes and hours, never rounded up: Babel's format_timedelta makes 90 min '2 hours'."""
         minutes = int(delta.total_seconds() // 60)

@@ -125,9 +125,11 @@ def to_outgoing(row: Outbox) -> Outgoing:
 class Sender:
     """Claims due rows and sends them; one address at a time keeps each chat's messages in order."""
 
-    def __init__(self, service: Service, transports: dict[str, Transport]):
+    def __init__(self, service: Service, transports: dict[str, Transport], on_permanent=None):
         self.service = service
         self.transports = transports
+        # Called in the same transaction when a row fails for good (another channel, tell the worker).
+        self.on_permanent = on_permanent
         self.wake = asyncio.Event()
         self.sent = 0
         self.retried = 0
@@ -211,6 +213,8 @@ class Sender:
                 row.status = FAILED
                 self.failed += 1
                 log.warning("outbox %s failed for good after %s attempts: %s", row_id, attempts, row.error)
+                if self.on_permanent is not None:
+                    self.on_permanent(self.service, session, row)
                 return
             row.status = PENDING
             if exc.retry_after is not None:

@@ -4,6 +4,8 @@ reaches the sender. Nothing here knows Telegram or Twilio types; it sees `Incomi
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
@@ -202,15 +204,16 @@ def relay(
 
 
 def from_worker(service: Service, session: Session, worker: Person, inc: Incoming) -> None:
-    """A worker wrote: an answer to a relayed message goes to that conversation."""
-    conv = conversation_of_answer(session, worker, inc)
+    """A worker wrote: an answer to a relayed message (or, by SMS, to a #tag) goes to that conversation."""
     L = lang(service, worker)
+    if inc.channel == "sms":
+        conv, inc, problem = sms_conversation(service, session, worker, inc)
+    else:
+        conv, problem = conversation_of_answer(session, worker, inc), None
     if conv is None:
-        reply(service, session, inc, L._(
+        reply(service, session, inc, problem or L._(
             "Svar på en videresendt melding (sveip eller trykk «Svar») så kommer svaret fram til riktig person. "
             "/help viser kommandoene."
-        ) if inc.channel == "telegram" else L._(
-            "Start svaret med nummeret på samtalen, for eksempel «#7 Hei!», så kommer det fram til riktig person."
         ))
         return
     youth = get_person(session, person_id=conv.youth_id)
@@ -227,6 +230,43 @@ def conversation_of_answer(session: Session, worker: Person, inc: Incoming) -> C
     if link is None or link.worker_id != worker.id:
         return None
     return session.get(Conversation, link.conversation_id)
+
+
+TAG = re.compile(r"^\s*#(\d{1,9})\b[\s:,.\-]*")
+# An untagged SMS answer goes to the conversation last sent to the worker, unless relays from more than
+# one conversation reached them this recently: then it could be either, and guessing wrong would send a
+# youth's worker's words to another family.
+AMBIGUOUS_WITHIN = timedelta(minutes=30)
+
+
+def sms_conversation(
+    service: Service, session: Session, worker: Person, inc: Incoming
+) -> tuple[Conversation | None, Incoming, str | None]:
+    """The conversation of a worker's SMS: "#7 text" names it; untagged, the one they were last sent."""
+    L = lang(service, worker)
+    match = TAG.match(inc.text or "")
+    if match:
+        conv = session.get(Conversation, int(match.group(1)))
+        rest = replace(inc, text=(inc.text or "")[match.end():].strip())
+        if conv is None:
+            return None, inc, L._("Fant ingen samtale #{tag}. Svar med nummeret fra meldingen, for eksempel «#7 Hei!».",
+                                  tag=match.group(1))
+        if not rest.text:
+            return None, inc, L._("Skriv svaret etter nummeret, for eksempel «#7 Hei!».")
+        return conv, rest, None
+    links = session.exec(
+        select(RelayLink).where(RelayLink.worker_id == worker.id, RelayLink.channel == "sms")
+        .order_by(RelayLink.id.desc()).limit(20)
+    ).all()
+    if not links:
+        return None, inc, L._("Start svaret med nummeret på samtalen, for eksempel «#7 Hei!», så kommer det fram "
+                              "til riktig person.")
+    recent = {link.conversation_id for link in links if link.created_at >= service.now() - AMBIGUOUS_WITHIN}
+    if len(recent) > 1:
+        tags = ", ".join(f"#{c}" for c in sorted(recent))
+        return None, inc, L._("Flere samtaler venter på svar ({tags}). Start svaret med riktig nummer, for "
+                              "eksempel «#7 Hei!». Svaret ble ikke sendt.", tags=tags)
+    return session.get(Conversation, links[0].conversation_id), inc, None
 
 
 def answer(service: Service, session: Session, worker: Person, conv: Conversation, inc: Incoming) -> None:

@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     crisis_words: str = ""
     retention: Duration = timedelta(days=180)
     log_level: str = "INFO"
+    # Dashboard login: a TOTP second factor for everyone, and how failed attempts lock an account.
+    require_2fa: bool = False
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout: Duration = timedelta(minutes=15)
+    session_timeout: Duration = timedelta(hours=1)
+    # A TrueType font with Latin, Cyrillic and Arabic letters for the PDF export (Debian: fonts-dejavu-core).
+    pdf_font: str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
     @field_validator("timezone")
     @classmethod

@@ -37,3 +37,14 @@ def intro(L: Lang) -> str:
         "For å bruke den trenger du en kode fra kontaktpersonen din. Send /start og koden, "
         "for eksempel /start ABCD2345."
     )
+
+
+def intro_sms(L: Lang) -> str:
+    """What an unknown number is told by SMS."""
+    return L._("Dette nummeret tilhører Tett på i oppfølgingstjenesten. Kontaktpersonen din kan koble deg til.")
+
+
+def intro_call(L: Lang) -> str:
+    """What an unknown caller hears."""
+    return L._("Dette er Tett på i oppfølgingstjenesten. Nummeret ditt er ikke registrert. "
+               "Haster det, ring 113.")

@@ -1,3 +1,3 @@
 """Tables, engine and data functions. Importing the package registers every table on SQLModel.metadata."""
 
-from models import calls, contact_log, conversations, inbound, kv, outbox, people  # noqa: F401
+from models import audit, auth, calls, contact_log, conversations, dashboard, inbound, kv, outbox, people  # noqa: F401

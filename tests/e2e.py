@@ -75,6 +75,15 @@ class Deployment:
             time.sleep(0.1)
         raise AssertionError(f"tettpa serve did not answer: {self.log.read_text()[-3000:]}")
 
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until the outbox has nothing pending: every send so far is done and recorded."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if httpx.get(f"{self.url}/healthz", timeout=2).json().get("outbox_backlog") == 0:
+                return
+            time.sleep(0.05)
+        raise AssertionError("the outbox did not empty")
+
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.process is None:
             return 0

@@ -1,0 +1,250 @@
+"""Dashboard logins: argon2 passwords, lock-out after repeated failures, TOTP second factor, sessions and
+CSRF tokens. Plain functions over a database session; the web edge (handlers/web_auth.py) sets cookies."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import struct
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from urllib.parse import quote
+
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from itsdangerous import BadSignature, Signer
+from sqlmodel import Session
+
+from bot.roster import passwords
+from bot.service import Service
+from models import auth as store
+from models.auth import STAGE_ENROL, STAGE_FULL, STAGE_TOTP, StaffTotp, WebSession
+from models.people import Person, by_email, get_person
+
+# However active, a session ends after a working day; TETTPA_SESSION_TIMEOUT ends an idle one sooner.
+SESSION_MAX_AGE = timedelta(hours=12)
+# Writing `seen_at` on every request would turn each page view into a write; once a minute is enough.
+SEEN_RESOLUTION = timedelta(minutes=1)
+TOTP_PERIOD = 30
+TOTP_DIGITS = 6
+ISSUER = "Tett på"
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+@lru_cache
+def _dummy_hash() -> str:
+    return passwords.hash(secrets.token_urlsafe(16))
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return passwords.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def locked_until(service: Service, session: Session, email: str) -> datetime | None:
+    """When the address may try again, if TETTPA_LOGIN_MAX_FAILURES failures in a row locked it."""
+    settings, now = service.settings, service.now()
+    failures = store.recent_failures(session, email=normalize_email(email), since=now - settings.login_lockout)
+    if len(failures) < settings.login_max_failures:
+        return None
+    return failures[-1] + settings.login_lockout
+
+
+@dataclass
+class PasswordCheck:
+    person: Person | None = None
+    locked_until: datetime | None = None
+    stage: str | None = None
+
+
+def check_password(service: Service, session: Session, email: str, password: str) -> PasswordCheck:
+    """The person behind email and password, and what is still due (second factor, set-up) before the
+    login is complete. A locked address is refused without looking at the password."""
+    email = normalize_email(email)
+    until = locked_until(service, session, email)
+    if until is not None:
+        return PasswordCheck(locked_until=until)
+    person = by_email(session, email=email) if email else None
+    if person is not None and person.is_staff and person.password_hash:
+        ok = _verify(person.password_hash, password)
+    else:
+        _verify(_dummy_hash(), password)  # the same work as for a real account: no timing hint
+        ok = False
+    if not ok:
+        store.add_attempt(session, email=email, at=service.now(), ok=False)
+        session.flush()
+        return PasswordCheck(locked_until=locked_until(service, session, email))
+    if passwords.check_needs_rehash(person.password_hash):
+        person.password_hash = passwords.hash(password)
+    totp = store.totp_of(session, person_id=person.id)
+    if totp is not None and totp.enabled_at is not None:
+        # Not yet a success: a failure count reset here would let a known password try codes without end.
+        return PasswordCheck(person=person, stage=STAGE_TOTP)
+    store.add_attempt(session, email=email, at=service.now(), ok=True)
+    return PasswordCheck(person=person, stage=STAGE_ENROL if service.settings.require_2fa else STAGE_FULL)
+
+
+def check_second_factor(service: Service, session: Session, person: Person, code: str) -> bool | datetime:
+    """True for a right code; a failure counts towards the lock-out (the datetime when it locks)."""
+    email = normalize_email(person.email or "")
+    until = locked_until(service, session, email)
+    if until is not None:
+        return until
+    totp = store.totp_of(session, person_id=person.id)
+    if totp is not None and totp.enabled_at is not None and accept_code(totp, code, service.now()):
+        store.add_attempt(session, email=email, at=service.now(), ok=True)
+        return True
+    store.add_attempt(session, email=email, at=service.now(), ok=False)
+    session.flush()
+    return locked_until(service, session, email) or False
+
+
+# --- TOTP (RFC 6238: HMAC-SHA1, 30-second steps, 6 digits), what every authenticator app speaks ---
+
+def new_totp_secret() -> str:
+    return base64.b32encode(secrets.token_bytes(20)).decode("ascii")
+
+
+def totp_code(secret: str, step: int) -> str:
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    number = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
+    return str(number % 10**TOTP_DIGITS).zfill(TOTP_DIGITS)
+
+
+def totp_step(at: datetime) -> int:
+    return int(at.timestamp()) // TOTP_PERIOD
+
+
+def accept_code(totp: StaffTotp, code: str, now: datetime) -> bool:
+    """A code for this step or one next to it (phone clocks drift), each step used at most once."""
+    code = "".join((code or "").split())
+    if len(code) != TOTP_DIGITS or not code.isdigit():
+        return False
+    current = totp_step(now)
+    for step in (current - 1, current, current + 1):
+        if step > totp.last_step and hmac.compare_digest(code, totp_code(totp.secret, step)):
+            totp.last_step = step
+            return True
+    return False
+
+
+def provisioning_uri(secret: str, email: str) -> str:
+    label = quote(f"{ISSUER}:{email}")
+    return f"otpauth://totp/{label}?secret={secret}&issuer={quote(ISSUER)}&algorithm=SHA1&digits=6&period=30"
+
+
+def pending_totp(service: Service, session: Session, person: Person) -> StaffTotp:
+    """The person's second factor being set up (a new secret unless one is waiting already)."""
+    totp = store.totp_of(session, person_id=person.id)
+    if totp is None:
+        totp = StaffTotp(person_id=person.id, secret=new_totp_secret())
+        session.add(totp)
+        session.flush()
+    return totp
+
+
+def enable_totp(service: Service, session: Session, person: Person, code: str) -> bool:
+    totp = store.totp_of(session, person_id=person.id)
+    if totp is None or totp.enabled_at is not None or not accept_code(totp, code, service.now()):
+        return False
+    totp.enabled_at = service.now()
+    return True
+
+
+def disable_totp(service: Service, session: Session, person: Person, code: str) -> bool:
+    totp = store.totp_of(session, person_id=person.id)
+    if totp is None or totp.enabled_at is None or not accept_code(totp, code, service.now()):
+        return False
+    session.delete(totp)
+    return True
+
+
+def has_totp(session: Session, person_id: int) -> bool:
+    totp = store.totp_of(session, person_id=person_id)
+    return totp is not None and totp.enabled_at is not None
+
+
+# --- sessions: a random token in a signed cookie, its hash in the database ---
+
+def _signer(service: Service, purpose: str) -> Signer:
+    return Signer(service.settings.secret_key, salt=f"tettpa.{purpose}")
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(service: Service, session: Session, person: Person, stage: str) -> str:
+    """A new session; the cookie value to set."""
+    now = service.now()
+    store.drop_stale_sessions(session, seen_before=now - service.settings.session_timeout,
+                              created_before=now - SESSION_MAX_AGE)
+    token = secrets.token_urlsafe(32)
+    store.add_session(session, token_hash=_hash(token), person_id=person.id, stage=stage,
+                      csrf=secrets.token_urlsafe(32), now=now)
+    return _signer(service, "session").sign(token).decode()
+
+
+def _token(service: Service, cookie: str | None) -> str | None:
+    if not cookie:
+        return None
+    try:
+        return _signer(service, "session").unsign(cookie).decode()
+    except BadSignature:
+        return None
+
+
+def load_session(service: Service, session: Session, cookie: str | None) -> tuple[WebSession, Person] | None:
+    """The live session and its person behind a cookie, or None (missing, forged, expired, revoked)."""
+    token = _token(service, cookie)
+    if token is None:
+        return None
+    row = store.session_by_token(session, token_hash=_hash(token))
+    if row is None:
+        return None
+    now = service.now()
+    if row.seen_at + service.settings.session_timeout <= now or row.created_at + SESSION_MAX_AGE <= now:
+        session.delete(row)
+        return None
+    person = get_person(session, person_id=row.person_id)
+    if person is None or not person.is_staff or not person.password_hash:
+        return None
+    if now - row.seen_at >= SEEN_RESOLUTION:
+        row.seen_at = now
+    return row, person
+
+
+def end_session(service: Service, session: Session, cookie: str | None) -> None:
+    token = _token(service, cookie)
+    if token is not None:
+        store.drop_session(session, token_hash=_hash(token))
+
+
+def next_stage(service: Service, session: Session, person: Person) -> str:
+    """After a second factor was shown or set up: complete, unless one must still be set up."""
+    if service.settings.require_2fa and not has_totp(session, person.id):
+        return STAGE_ENROL
+    return STAGE_FULL
+
+
+# --- CSRF: the session's token in every form; before login, a token tied to a cookie nonce ---
+
+def csrf_ok(expected: str, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(expected.encode(), given.encode())
+
+
+def new_login_nonce() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def login_csrf(service: Service, nonce: str) -> str:
+    return hmac.new(service.settings.secret_key.encode(), f"login:{nonce}".encode(), hashlib.sha256).hexdigest()

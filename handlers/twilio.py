@@ -1,0 +1,226 @@
+"""Twilio's edge: signed webhooks in, TwiML out. Nothing is trusted before its signature is checked,
+and the signature is checked against TETTPA_PUBLIC_URL, the address Twilio was given, never the one
+a proxy in front of us shows in the request."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+from bot import actions, calls, delivery
+from bot.events import Incoming
+from bot.phones import normalize_phone
+from bot.service import Service
+from bot.sms import receive_sms
+from bot.transports.twilio import say_language
+from models import inbound
+from models.people import by_phone
+
+MAX_FORM_BYTES = 64_000
+TWIML = "application/xml"
+
+
+def _twiml(response) -> Response:
+    return Response(str(response), media_type=TWIML)
+
+
+async def _signed_form(request: Request) -> dict | None:
+    """The form, if its X-Twilio-Signature is valid for {PUBLIC_URL}{path}[?query]; else None."""
+    runtime = request.app.state.runtime
+    settings = runtime.service.settings
+    if not settings.twilio_auth_token:
+        return None
+    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+        return None
+    form = {k: v for k, v in (await request.form()).multi_items()}
+    url = f"{settings.public_url}{request.url.path}"
+    if request.url.query:
+        url += f"?{request.url.query}"
+    signature = request.headers.get("x-twilio-signature", "")
+    if not RequestValidator(settings.twilio_auth_token).validate(url, form, signature):
+        return None
+    return form
+
+
+def _forbidden() -> Response:
+    return PlainTextResponse("forbidden", status_code=403)
+
+
+async def sms_webhook(request: Request) -> Response:
+    """An SMS to the service number: stored (once per MessageSid) before Twilio gets its 200."""
+    form = await _signed_form(request)
+    if form is None:
+        return _forbidden()
+    sid = form.get("MessageSid") or form.get("SmsSid")
+    if not sid or not form.get("From"):
+        return PlainTextResponse("missing MessageSid or From", status_code=400)
+    runtime = request.app.state.runtime
+    service = runtime.service
+    with service.tx() as session:
+        inbound.store(session, source="sms", key=f"sms:{sid}", payload=json.dumps(form), now=service.now())
+    runtime.intake.kick()
+    return _twiml(MessagingResponse())
+
+
+async def status_webhook(request: Request) -> Response:
+    """Delivery status of an SMS or the end of a call."""
+    form = await _signed_form(request)
+    if form is None:
+        return _forbidden()
+    sid = form.get("MessageSid") or form.get("CallSid")
+    status = form.get("MessageStatus") or form.get("CallStatus") or ""
+    if not sid:
+        return PlainTextResponse("missing sid", status_code=400)
+    runtime = request.app.state.runtime
+    service = runtime.service
+    with service.tx() as session:
+        inbound.store(session, source="status", key=f"status:{sid}:{status}", payload=json.dumps(form),
+                      now=service.now())
+    runtime.intake.kick()
+    return PlainTextResponse("")
+
+
+def _ring_or_say(request: Request, decision) -> Response:
+    settings = request.app.state.runtime.service.settings
+    response = VoiceResponse()
+    if isinstance(decision, calls.Ring):
+        base = f"{settings.public_url}/twilio/voice"
+        dial = Dial(caller_id=settings.twilio_number, timeout=20, answer_on_bridge=True,
+                    action=f"{base}/dial?call={decision.call_id}&step={decision.step}", method="POST")
+        dial.number(decision.phone, url=f"{base}/whisper?call={decision.call_id}&step={decision.step}",
+                    method="POST")
+        response.append(dial)
+    elif isinstance(decision, calls.Say):
+        response.say(decision.text, language=say_language(decision.language))
+        response.hangup()
+    return _twiml(response)
+
+
+async def voice_webhook(request: Request) -> Response:
+    """A call to the service number: ring the responsible worker, showing the service number."""
+    form = await _signed_form(request)
+    if form is None:
+        return _forbidden()
+    service: Service = request.app.state.runtime.service
+    try:
+        caller = normalize_phone(form.get("From", ""))
+    except ValueError:
+        caller = ""
+    with service.tx() as session:
+        decision = calls.incoming_call(service, session, sid=form.get("CallSid", ""), caller=caller)
+    return _ring_or_say(request, decision)
+
+
+async def voice_dial(request: Request) -> Response:
+    """The result of ringing one worker: done, or ring the next, or the greeting."""
+    form = await _signed_form(request)
+    if form is None:
+        return _forbidden()
+    service: Service = request.app.state.runtime.service
+    try:
+        call_id, step = int(request.query_params["call"]), int(request.query_params["step"])
+    except (KeyError, ValueError):
+        return PlainTextResponse("bad call reference", status_code=400)
+    duration = form.get("DialCallDuration")
+    with service.tx() as session:
+        decision = calls.dial_result(service, session, call_id=call_id, step=step,
+                                     status=form.get("DialCallStatus", ""),
+                                     duration=int(duration) if duration and duration.isdigit() else None)
+    if decision is None:
+        response = VoiceResponse()
+        response.hangup()
+        return _twiml(response)
+    return _ring_or_say(request, decision)
+
+
+async def voice_whisper(request: Request) -> Response:
+    """Said to the worker before the call is put through: who is calling."""
+    form = await _signed_form(request)
+    if form is None:
+        return _forbidden()
+    service: Service = request.app.state.runtime.service
+    try:
+        call_id, step = int(request.query_params["call"]), int(request.query_params["step"])
+    except (KeyError, ValueError):
+        return PlainTextResponse("bad call reference", status_code=400)
+    with service.tx() as session:
+        text = calls.whisper(service, session, call_id=call_id, step=step)
+    response = VoiceResponse()
+    if text:
+        response.say(text, language="nb-NO")
+    return _twiml(response)
+
+
+async def voice_gather(request: Request) -> Response:
+    """A key pressed on a call we made (a wake-up's "press 1"): perform the action it names."""
+    form = await _signed_form(request)
+    if form is None:
+        return _forbidden()
+    service: Service = request.app.state.runtime.service
+    ref = request.query_params.get("ref", "")
+    response = VoiceResponse()
+    try:
+        called = normalize_phone(form.get("To", ""))
+    except ValueError:
+        called = ""
+    with service.tx() as session:
+        people = by_phone(session, phone=called) if called else []
+        person = next((p for p in people if not p.is_staff), people[0] if people else None)
+        answer = actions.perform(service, session, person, ref) if person and form.get("Digits") else None
+        language = person.language if person else "nb"
+    service.kick_outbox()
+    if answer:
+        response.say(answer, language=say_language(language))
+    response.hangup()
+    return _twiml(response)
+
+
+def sms_dispatcher(service: Service):
+    """Handle a stored inbound SMS."""
+
+    async def dispatch(form: dict) -> bool:
+        try:
+            sender = normalize_phone(form.get("From", ""))
+        except ValueError:
+            return True  # no number we could ever answer: nothing to do
+        sid = form.get("MessageSid") or form.get("SmsSid")
+        inc = Incoming(source_key=f"sms:{sid}", channel="sms", address=sender, text=form.get("Body", ""))
+        with service.tx() as session:
+            receive_sms(service, session, inc)
+        return True
+
+    return dispatch
+
+
+def status_dispatcher(service: Service):
+    """Handle a stored status callback: message delivery, or a call's end."""
+
+    async def dispatch(form: dict) -> bool:
+        with service.tx() as session:
+            if form.get("MessageSid"):
+                delivery.delivery_status(service, session, sid=form["MessageSid"],
+                                         status=form.get("MessageStatus", ""), error_code=form.get("ErrorCode"))
+            elif form.get("CallSid"):
+                duration = form.get("CallDuration")
+                calls.call_ended(service, session, sid=form["CallSid"],
+                                 duration=int(duration) if duration and duration.isdigit() else None)
+        service.kick_outbox()
+        return True
+
+    return dispatch
+
+
+routes = [
+    Route("/twilio/sms", sms_webhook, methods=["POST"]),
+    Route("/twilio/status", status_webhook, methods=["POST"]),
+    Route("/twilio/voice", voice_webhook, methods=["POST"]),
+    Route("/twilio/voice/dial", voice_dial, methods=["POST"]),
+    Route("/twilio/voice/whisper", voice_whisper, methods=["POST"]),
+    Route("/twilio/voice/gather", voice_gather, methods=["POST"]),
+]
