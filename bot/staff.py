@@ -27,6 +27,8 @@ def help_text(service: Service, worker: Person) -> str:
         "• «Jeg tar den» sier fra at du tar en melding uten å svare ennå.\n"
         "• /off (/av): du er ikke tilgjengelig, meldinger går til den andre kontaktpersonen.\n"
         "• /on (/pa): du er tilgjengelig igjen og får det som kom mens du var borte.\n"
+        "• /timer: vis eller endre timene dine, for eksempel /timer man-fre 15:00-23:00.\n"
+        "• /borte: registrer fravær, for eksempel /borte 01.12 05.12 eller /borte i dag.\n"
         "• /help: denne hjelpen."
     )
 
@@ -163,3 +165,4 @@ def _has_copy(session: Session, message_id: int, worker_id: int) -> bool:
     return session.exec(
         select(Outbox.id).where(Outbox.message_id == message_id, Outbox.person_id == worker_id)
     ).first() is not None
+

@@ -14,9 +14,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot import actions, linking, relay, staff
+from bot import actions, linking, relay, staff, worker_settings
 from bot.events import Incoming
 from bot.service import Service
+from handlers import notes_telegram
 from models.people import by_telegram_user
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,21 @@ async def availability(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             staff.set_off(svc, session, person, inc, off=command in ("off", "av"))
         else:
             relay.receive(svc, session, inc)
+
+
+async def worker_setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/timer and /borte: a worker's own weekly hours and absences; from anyone else it is a message."""
+    svc = _service(context)
+    inc = incoming(update)
+    command = (update.effective_message.text or "").split()[0].lstrip("/").split("@")[0].lower()
+    setting = worker_settings.hours_command if command == "timer" else worker_settings.absence_command
+    with svc.tx() as session:
+        person = by_telegram_user(session, user_id=inc.user_id)
+        if person is not None and person.is_staff:
+            setting(svc, session, person, inc, " ".join(context.args or []))
+        else:
+            relay.receive(svc, session, inc)
+    svc.kick_outbox()
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -115,7 +131,9 @@ def register(application: Application, service: Service) -> None:
     application.bot_data["service"] = service
     application.add_handler(CommandHandler("start", start, filters=PRIVATE))
     application.add_handler(CommandHandler(["off", "av", "on", "pa"], availability, filters=PRIVATE))
+    application.add_handler(CommandHandler(["timer", "borte"], worker_setting, filters=PRIVATE))
     application.add_handler(CommandHandler("help", help_command, filters=PRIVATE))
+    application.add_handler(CommandHandler("notat", notes_telegram.note, filters=PRIVATE))
     application.add_handler(MessageHandler(PRIVATE & ~filters.UpdateType.EDITED & ~filters.StatusUpdate.ALL, message))
     application.add_handler(CallbackQueryHandler(button))
     application.add_error_handler(error)

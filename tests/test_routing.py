@@ -162,3 +162,31 @@ async def test_it_toggles_a_workers_availability_with_off_and_on(service):
     texts = [o.text for o in sent.to(PRIMARY_TG)]
     assert "ikke tilgjengelig" in texts[0] and texts[1] == "Du er nå tilgjengelig."
     assert sent.to(PRIMARY_TG) and "hei" in sent.to(SECONDARY_TG)[0].text
+
+
+def _command(service, worker_id, fn, text):
+    from models.people import Person
+    with service.tx() as session:
+        fn(service, session, session.get(Person, worker_id), tg(PRIMARY_TG, text), text.partition(" ")[2])
+
+
+async def test_it_lets_a_worker_set_her_hours_and_absence_from_the_chat(service, clock):
+    from bot import worker_settings
+    c = cast(service)
+    _command(service, c.primary, worker_settings.hours_command, "/timer man-fre 15:00-23:00")
+    _command(service, c.primary, worker_settings.hours_command, "/timer 25:00-26:00")
+    _command(service, c.primary, worker_settings.absence_command, "/borte 24.11 25.11")
+    _command(service, c.primary, worker_settings.absence_command, "/borte")
+    sent = await deliver(service)
+    answers = [o.text for o in sent.to(PRIMARY_TG)]
+    assert "mon-fri 15:00-23:00" in answers[0]
+    assert "25:00" in answers[1] and "forstod" in answers[1]
+    assert "Fravær registrert" in answers[2]
+    assert "24.11" in answers[3] or "24. nov" in answers[3]
+    from models.people import Person
+    with service.tx() as session:
+        assert session.get(Person, c.primary).hours == "mon-fri 15:00-23:00"
+    clock.advance(days=1, hours=7)  # Tuesday 17:00: inside her hours, but absent
+    writes(service, tg(YOUTH_TG, "hei"))
+    sent = await deliver(service, sent)
+    assert len(sent.to(SECONDARY_TG)) == 1
