@@ -10,8 +10,8 @@ from sqlmodel import Session
 from bot import texts
 from bot.contactlog import record
 from bot.events import Incoming
-from bot.i18n import Lang
-from bot.outbox import send_text
+from bot.i18n import Lang, has_voice
+from bot.outbox import queue, send_text
 from bot.relay import identify, lang, who, youth_of
 from bot.routing import is_available
 from bot.service import Service
@@ -106,8 +106,14 @@ def missed(service: Service, session: Session, call: Call) -> Say:
                   text=W._("{who} ringte kl. {time}, men ingen svarte. Ring tilbake når du kan.",
                            who=who(W, session, caller), time=W.time(call.started_at)))
         service.kick_outbox()
-    return Say(L._("Hei! Ingen kunne ta telefonen akkurat nå. Kontaktpersonen din får beskjed og ringer deg "
-                   "tilbake. Haster det, ring 113."), L.code)
+    greeting = L._("Hei! Ingen kunne ta telefonen akkurat nå. Kontaktpersonen din får beskjed og ringer deg "
+                   "tilbake. Haster det, ring 113.")
+    if not has_voice(L.code) and caller.phone and not caller.sms_opt_out:
+        # Twilio cannot speak this language: the caller hears Norwegian and reads their own by SMS.
+        queue(session, key=f"missedcall:{call.sid}:sms", channel="sms", address=caller.phone, text=greeting,
+              now=service.now(), person_id=caller.id)
+        service.kick_outbox()
+    return Say(greeting, L.code)
 
 
 def call_ended(service: Service, session: Session, *, sid: str, duration: int | None) -> None:

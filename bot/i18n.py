@@ -27,12 +27,32 @@ LANGUAGES = ("nb", "nn", "en", "uk", "ar", "so", "pl")
 ALIASES = {"no": "nb", "nb": "nb", "nn": "nn", "en": "en", "uk": "uk", "ar": "ar", "so": "so", "pl": "pl"}
 
 
+# Twilio <Say> languages per person language. Nynorsk has no voice of its own and is read in Bokmål;
+# a language without a voice (Somali) is spoken in Norwegian and also sent as SMS in the person's language.
+SAY_LANGUAGES = {"nb": "nb-NO", "nn": "nb-NO", "en": "en-GB", "uk": "uk-UA", "pl": "pl-PL", "ar": "arb"}
+FALLBACK_SAY = "nb-NO"
+
+
+def say_language(language: str | None) -> str:
+    return SAY_LANGUAGES.get(language or SOURCE, FALLBACK_SAY)
+
+
+def has_voice(language: str | None) -> bool:
+    return (language or SOURCE) in SAY_LANGUAGES
+
+
 def normalize_language(code: str | None) -> str | None:
     """A supported language for a Telegram language_code or --language value, or None."""
     if not code:
         return None
     base = code.replace("_", "-").split("-")[0].lower()
     return ALIASES.get(base) if ALIASES.get(base) in available_languages() else None
+
+
+def language_name(code: str) -> str:
+    """A language named in itself ("English", "українська"), as a person looking for theirs reads it."""
+    name = Locale.parse(code).get_display_name(code) or code
+    return name[:1].upper() + name[1:]
 
 
 @lru_cache

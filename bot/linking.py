@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from bot import invites, texts
+from bot import invites, language, texts
 from bot.events import Incoming
 from bot.i18n import Lang
 from bot.relay import lang, reply
@@ -63,4 +63,6 @@ def start(service: Service, session: Session, inc: Incoming, code: str) -> None:
     target.invite_used_at = target.invite_used_at or service.now()
     target.last_channel = target.last_channel or "telegram"
     reply(service, session, inc, greeting(lang(service, target), target))
+    if not target.is_staff:
+        language.suggest(service, session, target, inc)
     service.kick_outbox()

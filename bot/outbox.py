@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from bot.i18n import has_voice
 from bot.service import Service
 from bot.sms_text import split_sms
 from bot.transports.base import Button, Outgoing, Transport, TransportError
@@ -93,6 +94,10 @@ def send_text(
             data = json.loads(row.payload)
             data["language"] = person.language
             row.payload = json.dumps(data)
+            if not has_voice(person.language) and not person.sms_opt_out:
+                # The call speaks Norwegian; the same words come by SMS in the person's own language.
+                queue(session, key=f"{key}:sms", channel="sms", address=person.phone, text=text, now=now,
+                      person_id=person.id)
         return row
     target = address_of(person, channel)
     if target is None:

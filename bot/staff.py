@@ -29,6 +29,7 @@ def help_text(service: Service, worker: Person) -> str:
         "• /on (/pa): du er tilgjengelig igjen og får det som kom mens du var borte.\n"
         "• /timer: vis eller endre timene dine, for eksempel /timer man-fre 15:00-23:00.\n"
         "• /borte: registrer fravær, for eksempel /borte 01.12 05.12 eller /borte i dag.\n"
+        "• /sprak som svar på en videresendt melding: velg språket den personen får meldinger på.\n"
         "• /help: denne hjelpen."
     )
 

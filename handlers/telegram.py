@@ -14,7 +14,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import actions, linking, relay, staff, worker_settings
+from bot import actions, language, linking, relay, staff, worker_settings
 from bot.events import Incoming
 from bot.service import Service
 from handlers import notes_telegram
@@ -80,6 +80,19 @@ async def worker_setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     svc.kick_outbox()
 
 
+async def choose_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/sprak: choose one's language; a worker replying to a relay chooses for that person."""
+    svc = _service(context)
+    inc = incoming(update)
+    with svc.tx() as session:
+        person = by_telegram_user(session, user_id=inc.user_id)
+        if person is None:
+            relay.receive(svc, session, inc)
+        else:
+            language.command(svc, session, person, inc, " ".join(context.args or []))
+    svc.kick_outbox()
+
+
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/help: what a worker can do here; anyone else is told what this bot is."""
     svc = _service(context)
@@ -90,7 +103,8 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             relay.reply(svc, session, inc, staff.help_text(svc, person))
         elif person is not None:
             relay.reply(svc, session, inc, relay.lang(svc, person)._(
-                "Skriv hit når du vil, så når meldingen kontaktpersonen din. Haster det, ring 113."
+                "Skriv hit når du vil, så når meldingen kontaktpersonen din. Haster det, ring 113. "
+                "/sprak bytter språk."
             ))
         else:
             relay.receive(svc, session, inc)
@@ -132,6 +146,7 @@ def register(application: Application, service: Service) -> None:
     application.add_handler(CommandHandler("start", start, filters=PRIVATE))
     application.add_handler(CommandHandler(["off", "av", "on", "pa"], availability, filters=PRIVATE))
     application.add_handler(CommandHandler(["timer", "borte"], worker_setting, filters=PRIVATE))
+    application.add_handler(CommandHandler(["sprak", "language"], choose_language, filters=PRIVATE))
     application.add_handler(CommandHandler("help", help_command, filters=PRIVATE))
     application.add_handler(CommandHandler("notat", notes_telegram.note, filters=PRIVATE))
     application.add_handler(MessageHandler(PRIVATE & ~filters.UpdateType.EDITED & ~filters.StatusUpdate.ALL, message))

@@ -15,10 +15,10 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from bot import actions, calls, delivery
 from bot.events import Incoming
+from bot.i18n import say_language
 from bot.phones import normalize_phone
 from bot.service import Service
 from bot.sms import receive_sms
-from bot.transports.twilio import say_language
 from models import inbound
 from models.people import by_phone
 

@@ -15,6 +15,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
+from bot.i18n import say_language
 from bot.settings import Settings
 from bot.sms_text import gsm_safe
 from bot.transports.base import Outgoing, Receipt, TransportError
@@ -33,16 +34,6 @@ PERMANENT_CODES = {
     30006: "landline or unreachable carrier",
 }
 TIMEOUT = 15  # seconds; the twilio client waits forever by default
-
-# Twilio <Say> languages per person language. Nynorsk has no voice of its own and is read in Bokmål;
-# a language Twilio cannot speak falls back to Norwegian (the caller also gets the text by SMS).
-SAY_LANGUAGES = {"nb": "nb-NO", "nn": "nb-NO", "en": "en-GB", "uk": "uk-UA", "pl": "pl-PL", "ar": "arb"}
-FALLBACK_SAY = "nb-NO"
-
-
-def say_language(language: str | None) -> str:
-    return SAY_LANGUAGES.get(language or "nb", FALLBACK_SAY)
-
 
 def make_client(settings: Settings) -> Client:
     client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
