@@ -25,6 +25,7 @@ from handlers import web
 from handlers.intake import Intake, poll_telegram, telegram_dispatcher
 from models import kv
 from models.outbox import backlog
+from scheduling.lease import SchedulerLease
 from scheduling.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class Runtime:
         self.sender = Sender(service, transports, on_permanent=undeliverable)
         service.kick_outbox = self.sender.kick
         self.scheduler = build_scheduler(service)
+        self.lease = SchedulerLease(service, self.scheduler)
         self.webhook_secret = hmac.new(
             settings.secret_key.encode(), b"telegram-webhook", hashlib.sha256
         ).hexdigest()
@@ -85,10 +87,12 @@ class Runtime:
     async def start(self) -> None:
         if self.sandbox is not None:
             self.sandbox.seed()
-        self.scheduler.start()
+        # Paused until this process holds the scheduler lease (one scheduler per database).
+        self.scheduler.start(paused=True)
         self.tasks = [
             asyncio.create_task(self.sender.run(), name="outbox"),
             asyncio.create_task(self.intake.run(), name="intake"),
+            asyncio.create_task(self.lease.run(), name="lease"),
         ]
         if self.application is not None:
             self.tasks.append(asyncio.create_task(self._telegram(), name="telegram"))
@@ -124,6 +128,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.scheduler.shutdown(wait=False)
+        with contextlib.suppress(Exception):
+            self.lease.release()
         if self.application is not None and self.application._initialized:
             with contextlib.suppress(Exception):
                 await self.application.shutdown()
@@ -134,7 +140,7 @@ class Runtime:
         return {
             "telegram": self.telegram_state,
             "twilio": "on" if self.service.settings.twilio_enabled else "off",
-            "scheduler": "running" if self.scheduler.running else "stopped",
+            "scheduler": ("leader" if self.lease.held else "standby") if self.scheduler.running else "stopped",
             "outbox_backlog": pending,
             "sandbox": self.sandbox is not None,
         }

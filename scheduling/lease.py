@@ -1,0 +1,92 @@
+"""Exactly one process runs the scheduler: the one holding the database lease.
+
+APScheduler 3 must never have two schedulers working one set of jobs, so every process starts its
+scheduler paused and only the lease holder resumes it. The holder renews every RENEW; if it dies, the
+lease runs out after TTL and another process takes over, well within a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.service import Service
+from models import lease
+
+log = logging.getLogger(__name__)
+
+NAME = "scheduler"
+TTL = timedelta(seconds=30)
+RENEW = 10.0  # seconds
+
+
+class SchedulerLease:
+    def __init__(self, service: Service, scheduler: AsyncIOScheduler, on_acquire: Callable[[], None] = lambda: None,
+                 ttl: timedelta = TTL, renew: float = RENEW):
+        self.service = service
+        self.scheduler = scheduler
+        self.on_acquire = on_acquire
+        self.ttl = ttl
+        self.renew = renew
+        # host:pid:nonce, so a restarted process on the same host can see that the old holder is dead.
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.held = False
+
+    def tick(self) -> bool:
+        """Take or renew the lease once; resume or pause the scheduler to match."""
+        try:
+            with self.service.tx() as session:
+                held = lease.acquire(session, name=NAME, holder=self.holder, now=self.service.now(), ttl=self.ttl)
+                if not held:
+                    current = session.get(lease.Lease, NAME)
+                    if current is not None and _dead_here(current.holder):
+                        # A holder killed on this very host needs no TTL to be declared dead.
+                        current.expires_at = self.service.now() - timedelta(seconds=1)
+                        session.flush()
+                        held = lease.acquire(session, name=NAME, holder=self.holder, now=self.service.now(),
+                                             ttl=self.ttl)
+        except Exception:
+            log.exception("scheduler lease check failed")
+            held = False
+        if held and not self.held:
+            log.info("scheduler lease taken by %s", self.holder)
+            self.on_acquire()
+            self.scheduler.resume()
+        elif not held and self.held:
+            log.warning("scheduler lease lost by %s", self.holder)
+            self.scheduler.pause()
+        self.held = held
+        return held
+
+    async def run(self) -> None:
+        while True:
+            self.tick()
+            await asyncio.sleep(self.renew)
+
+    def release(self) -> None:
+        if self.held:
+            with self.service.tx() as session:
+                lease.release(session, name=NAME, holder=self.holder)
+            self.held = False
+
+
+def _dead_here(holder: str) -> bool:
+    """True when the holder ran on this host and its process no longer exists."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
