@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from bot.cli_admin import data_app, keys_app, person_app
 from bot.errors import InputError
 
 app = typer.Typer(help="Tett på: messages, availability and wake-ups for OT projects.", no_args_is_help=True,
@@ -24,6 +25,9 @@ app.add_typer(worker_app, name="worker")
 app.add_typer(youth_app, name="youth")
 app.add_typer(parent_app, name="parent")
 app.add_typer(log_app, name="log")
+app.add_typer(keys_app, name="keys")
+app.add_typer(person_app, name="person")
+app.add_typer(data_app, name="data")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import staff
+from bot import privacy, staff
 from bot.service import Service
 
 
@@ -27,6 +27,12 @@ def build_scheduler(service: Service) -> AsyncIOScheduler:
         """Notice workers coming back from hours or absences and send their digest."""
         staff.sweep_availability(service)
 
+    async def retention() -> None:
+        """Delete message texts older than TETTPA_RETENTION; the contact-log facts stay."""
+        privacy.purge_expired(service)
+
     scheduler.add_job(escalations, "interval", seconds=1, id="escalations", replace_existing=True)
+    scheduler.add_job(retention, "cron", hour=3, minute=30, id="retention", replace_existing=True,
+                      misfire_grace_time=None)
     scheduler.add_job(availability, "interval", seconds=30, id="availability", replace_existing=True)
     return scheduler
