@@ -24,7 +24,8 @@ from handlers import twilio as twilio_handlers
 from handlers import web
 from handlers.intake import Intake, poll_telegram, telegram_dispatcher
 from models import kv
-from models.outbox import backlog
+from models.conversations import escalation_count
+from models.outbox import backlog, outbox_gauges
 from scheduling.lease import SchedulerLease
 from scheduling.scheduler import build_scheduler
 
@@ -134,6 +135,23 @@ class Runtime:
             with contextlib.suppress(Exception):
                 await self.application.shutdown()
 
+    def metrics(self) -> dict[str, tuple[str, str, float]]:
+        """Counters since start and gauges from the database."""
+        with self.service.tx() as session:
+            gauges = outbox_gauges(session, self.service.now())
+            escalated = escalation_count(session)
+        return {
+            "messages_in_total": ("counter", "Inbound items handled (updates, SMS, status callbacks).",
+                                  self.intake.handled),
+            "messages_out_total": ("counter", "Sends accepted by Telegram or Twilio.", self.sender.sent),
+            "send_retries_total": ("counter", "Sends that failed and will be retried.", self.sender.retried),
+            "send_failures_total": ("counter", "Sends given up for good.", self.sender.failed),
+            "escalations_total": ("counter", "Messages escalated to the second worker (all time).", escalated),
+            "outbox_backlog": ("gauge", "Sends waiting or in flight.", gauges["backlog"]),
+            "outbox_oldest_age_seconds": ("gauge", "Age of the oldest waiting send.", gauges["oldest_age"]),
+            "scheduler_leader": ("gauge", "1 if this process runs the scheduler.", int(self.lease.held)),
+        }
+
     def status(self) -> dict:
         with self.service.tx() as session:
             pending = backlog(session)
@@ -156,6 +174,9 @@ def create_app(runtime: Runtime) -> Starlette:
             await runtime.stop()
 
     routes = list(web.routes) + twilio_handlers.routes
+    from handlers import dashboard, web_auth
+
+    routes += dashboard.routes + web_auth.routes
     if runtime.sandbox is not None:
         from handlers import sandbox as sandbox_pages
 

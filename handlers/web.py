@@ -23,6 +23,16 @@ async def healthz(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
+async def metrics(request: Request) -> Response:
+    """Prometheus counters and gauges (text exposition format); no personal data in any label."""
+    runtime = request.app.state.runtime
+    values = runtime.metrics()
+    lines = []
+    for name, (kind, help_text, value) in values.items():
+        lines += [f"# HELP tettpa_{name} {help_text}", f"# TYPE tettpa_{name} {kind}", f"tettpa_{name} {value}"]
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
 async def telegram_webhook(request: Request) -> Response:
     """Telegram's webhook: refused without the secret token; stored before it is acknowledged."""
     runtime = request.app.state.runtime
@@ -46,5 +56,6 @@ async def telegram_webhook(request: Request) -> Response:
 
 routes = [
     Route("/healthz", healthz),
+    Route("/metrics", metrics),
     Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
 ]

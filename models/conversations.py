@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import UniqueConstraint, func
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.crypto import EncryptedText
@@ -81,3 +81,7 @@ def unanswered(session: Session, *, conversation_id: int) -> list[Message]:
         Message.conversation_id == conversation_id, Message.direction == "in", Message.answered_at.is_(None)
     )
     return list(session.exec(query.order_by(Message.id)))
+
+
+def escalation_count(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(Message).where(Message.escalated_at.is_not(None))).one()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.crypto import EncryptedText
@@ -67,6 +67,12 @@ def claim(session: Session, *, now: datetime, lease: timedelta, limit: int = 20)
 
 
 def backlog(session: Session) -> int:
-    from sqlalchemy import func
-
     return session.exec(select(func.count()).select_from(Outbox).where(Outbox.status.in_([PENDING, SENDING]))).one()
+
+
+def outbox_gauges(session: Session, now: datetime) -> dict[str, float]:
+    count, oldest = session.exec(
+        select(func.count(), func.min(Outbox.created_at)).where(Outbox.status.in_([PENDING, SENDING]))
+    ).one()
+    age = (now - oldest.replace(tzinfo=now.tzinfo)).total_seconds() if oldest else 0.0
+    return {"backlog": count, "oldest_age": max(0.0, age)}

@@ -126,7 +126,12 @@ def test_it_answers_health_and_serves_the_log_after_a_restart(deployment, telegr
     deployment.start()
     link_all(deployment, tg, people)
     body = httpx.get(f"{deployment.url}/healthz").json()
-    assert body["status"] == "ok" and body["telegram"] == "polling"
+    assert body["status"] == "ok" and body["telegram"] == "polling" and body["scheduler"] == "leader"
+    assert body["outbox_backlog"] == 0 and body["database"] == "ok"
+    metrics = httpx.get(f"{deployment.url}/metrics").text
+    sent = [line for line in metrics.splitlines() if line.startswith("tettpa_messages_out_total ")]
+    assert sent and int(float(sent[0].split()[1])) >= 4  # the four greetings
+    assert "# TYPE tettpa_outbox_oldest_age_seconds gauge" in metrics
     deployment.kill()
     tg.user_sends(OLA, "skrevet mens tjenesten var nede")
     deployment.start()
