@@ -8,7 +8,7 @@ import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from bot import actions, texts
 from bot.acute import is_acute
@@ -32,6 +32,10 @@ from models.people import Person, Role, by_phone, by_telegram_user, get_person
 
 # One automatic "nobody is here" answer per conversation in this time, not one per message.
 AUTO_REPLY_QUIET = timedelta(minutes=10)
+# A sender writing faster than this is kept in the log but not relayed message by message, so one
+# flooding sender cannot bury a worker's chat (acute messages are always relayed).
+FLOOD_LIMIT = 10
+FLOOD_WINDOW = timedelta(minutes=1)
 
 
 def lang(service: Service, person: Person | None, code: str | None = None) -> Lang:
@@ -106,6 +110,9 @@ def from_person(service: Service, session: Session, person: Person, inc: Incomin
         direction="in", kind="message", text=describe(Lang("nb"), inc.text, inc.media), message_id=msg.id,
     )
     r = route(session, youth, now, service.settings.tz)
+    if not acute and flooding(session, conv, now):
+        flood_notice(service, session, person, r.responsible or r.primary, conv, inc, now)
+        return
     if acute:
         for worker in r.workers:
             relay(service, session, worker, msg, conv, person, mark="urgent")
@@ -119,6 +126,32 @@ def from_person(service: Service, session: Session, person: Person, inc: Incomin
         waiting = r.primary or r.secondary
         msg.waiting_for = waiting.id if waiting else None
         auto_answer(service, session, person, youth, conv, away_text(service, session, person, youth, now))
+    service.kick_outbox()
+
+
+def flooding(session: Session, conv: Conversation, now: datetime) -> bool:
+    """More than FLOOD_LIMIT messages from one sender in FLOOD_WINDOW: the rest are kept, not relayed."""
+    count = session.exec(
+        select(func.count()).select_from(Message).where(
+            Message.conversation_id == conv.id, Message.direction == "in", Message.created_at > now - FLOOD_WINDOW,
+        )
+    ).one()
+    return count > FLOOD_LIMIT
+
+
+def flood_notice(service: Service, session: Session, person: Person, worker: Person | None, conv: Conversation,
+                 inc: Incoming, now: datetime) -> None:
+    """Once per window: the sender is asked to slow down and the worker told where the rest are."""
+    bucket = int(now.timestamp() // FLOOD_WINDOW.total_seconds())
+    L = lang(service, person)
+    send_text(session, key=f"flood:{conv.id}:{bucket}", person=person, now=now, channel=inc.channel,
+              text=L._("Du har sendt mange meldinger på kort tid. De er lagret, men vent litt før du sender flere. "
+                       "Haster det, ring 113."))
+    if worker is not None:
+        W = lang(service, worker)
+        send_text(session, key=f"flood:{conv.id}:{bucket}:{worker.id}", person=worker, now=now,
+                  channel="telegram", text=W._("{who} sender mange meldinger på kort tid. De som ikke er "
+                                               "videresendt, står i kontaktloggen.", who=who(W, session, person)))
     service.kick_outbox()
 
 

@@ -147,3 +147,19 @@ async def test_it_stores_message_texts_encrypted(service):
         stored = [row[0] for row in conn.execute(text("SELECT text FROM message"))]
         logged = [row[0] for row in conn.execute(text("SELECT text FROM contact_log"))]
     assert stored and all("hemmelig" not in s for s in stored + logged)
+
+
+async def test_it_rate_limits_a_flooding_sender_without_affecting_others(service):
+    cast(service)
+    for i in range(30):
+        writes(service, tg(YOUTH_TG, f"spam {i}"))
+    writes(service, tg(PARENT_TG, "viktig fra mamma"))
+    writes(service, tg(YOUTH_TG, "jeg vil ta livet mitt"))
+    sent = await deliver(service)
+    relayed = [o.text for o in sent.to(PRIMARY_TG)]
+    assert sum("spam" in t for t in relayed) == 10
+    assert any("viktig fra mamma" in t for t in relayed) and any("AKUTT" in t for t in relayed)
+    assert sum("mange meldinger" in t for t in relayed) == 1
+    assert sum("mange meldinger" in (o.text or "") for o in sent.to(YOUTH_TG)) == 1
+    with service.tx() as session:
+        assert len(json.loads(export(session, service.settings, fmt="json"))["entries"]) >= 32  # all kept
