@@ -26,6 +26,7 @@ from handlers.intake import Intake, poll_telegram, telegram_dispatcher
 from models import kv
 from models.conversations import escalation_count
 from models.outbox import backlog, outbox_gauges
+from scheduling.jobs import rebuild as rebuild_schedules
 from scheduling.lease import SchedulerLease
 from scheduling.scheduler import build_scheduler
 
@@ -88,6 +89,8 @@ class Runtime:
     async def start(self) -> None:
         if self.sandbox is not None:
             self.sandbox.seed()
+        # Wake-up and meeting jobs from their tables; what was missed while down is done by the sweep.
+        rebuild_schedules(self.scheduler, self.service)
         # Paused until this process holds the scheduler lease (one scheduler per database).
         self.scheduler.start(paused=True)
         self.tasks = [
@@ -203,5 +206,7 @@ def serve(service: Service) -> None:
     config = uvicorn.Config(
         create_app(runtime), host=settings.http_host, port=settings.http_port, access_log=False,
         log_level=settings.log_level.lower(), lifespan="on",
+        # In the sandbox the bot's own long poll is a request to this server; don't wait it out.
+        timeout_graceful_shutdown=3,
     )
     uvicorn.Server(config).run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from bot.service import Service
@@ -40,6 +41,9 @@ def open_service(settings: Settings | None = None, *, migrate: bool = True) -> S
     settings = settings or get_settings()
     if settings.sandbox:
         sandbox_secrets(settings)
+        if "escalation_after" not in settings.model_fields_set:
+            # In the sandbox a newcomer should see an escalation happen while they watch.
+            settings.escalation_after = timedelta(minutes=1)
     crypto.use_keys(data_keys(settings))
     engine = make_engine(settings.database_url)
     if migrate:

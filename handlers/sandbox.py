@@ -53,18 +53,20 @@ def _kind(message: dict) -> str:
 async def send(request: Request) -> Response:
     """Play a person: their message goes to the bot like one typed in Telegram."""
     sandbox = _sandbox(request)
-    form = await request.json()
-    user_id = int(form["user_id"])
-    if user_id not in {p["user_id"] for p in sandbox.people()}:
-        return JSONResponse({"error": "unknown person"}, status_code=400)
-    if form.get("button"):
-        sandbox.telegram.user_presses(user_id, int(form["message_id"]), str(form["button"]))
-    else:
-        text = str(form.get("text") or "").strip()
-        if not text:
-            return JSONResponse({"error": "empty message"}, status_code=400)
-        reply_to = form.get("reply_to")
-        sandbox.telegram.user_sends(user_id, text[:4096], reply_to_message_id=int(reply_to) if reply_to else None)
+    try:
+        form = await request.json()
+        user_id = int(form["user_id"])
+        if user_id not in {p["user_id"] for p in sandbox.people()}:
+            raise ValueError("unknown person")
+        if form.get("button"):
+            sandbox.telegram.user_presses(user_id, int(form["message_id"]), str(form["button"]))
+        else:
+            text = str(form.get("text") or "").strip()
+            reply_to = form.get("reply_to")
+            sandbox.telegram.user_sends(user_id, text[:4096], reply_to_message_id=int(reply_to) if reply_to else None)
+    except (ValueError, KeyError, TypeError) as exc:
+        # The stand-in refuses what Telegram's apps would never send (empty text, a missing message).
+        return JSONResponse({"error": str(exc)}, status_code=400)
     return JSONResponse({"ok": True})
 
 
