@@ -7,9 +7,6 @@ from typing import Annotated
 
 import typer
 
-from bot import privacy
-from models import crypto
-
 keys_app = typer.Typer(help="Data keys (TETTPA_DATA_KEY).", no_args_is_help=True)
 person_app = typer.Typer(help="A person's data: export and erase (GDPR).", no_args_is_help=True)
 data_app = typer.Typer(help="Stored data.", no_args_is_help=True)
@@ -31,6 +28,8 @@ def _fail(message: str) -> None:
 @keys_app.command("generate")
 def keys_generate(as_json: JsonOpt = False) -> None:
     """Print a new Fernet key for TETTPA_DATA_KEY."""
+    from models import crypto
+
     key = crypto.new_key()
     typer.echo(json.dumps({"key": key}) if as_json else key)
 
@@ -38,6 +37,8 @@ def keys_generate(as_json: JsonOpt = False) -> None:
 @keys_app.command("rotate")
 def keys_rotate(as_json: JsonOpt = False) -> None:
     """Re-encrypt everything with the first key of TETTPA_DATA_KEY ("new,old"); then drop the old one."""
+    from bot import privacy
+
     svc = _service()
     with svc.tx() as session:
         count = privacy.rotate_keys(session)
@@ -47,6 +48,8 @@ def keys_rotate(as_json: JsonOpt = False) -> None:
 @person_app.command("export")
 def person_export(person_id: int, as_json: JsonOpt = True) -> None:
     """Print everything stored about a person as JSON (right of access)."""
+    from bot import privacy
+
     svc = _service()
     with svc.tx() as session:
         data = privacy.export_person(session, svc.settings, person_id)
@@ -62,6 +65,8 @@ def person_erase(
     as_json: JsonOpt = False,
 ) -> None:
     """Erase a person's name, numbers and words (right to erasure); the contact-log facts stay."""
+    from bot import privacy
+
     if not yes and not typer.confirm(f"Erase person {person_id}? This cannot be undone.", default=False):
         _fail("erase: not confirmed (use --yes)")
     svc = _service()
@@ -75,5 +80,7 @@ def person_erase(
 @data_app.command("purge")
 def data_purge(as_json: JsonOpt = False) -> None:
     """Delete message texts older than TETTPA_RETENTION now (the service also does it every night)."""
+    from bot import privacy
+
     counts = privacy.purge_expired(_service())
     typer.echo(json.dumps(counts) if as_json else ", ".join(f"{k}: {v}" for k, v in counts.items()))

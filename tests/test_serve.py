@@ -78,6 +78,11 @@ def test_it_relays_between_youth_parent_and_worker_end_to_end(deployment, telegr
     copied = tg.wait_sent(KARI, 5, timeout=2)[3:]
     assert "timeplanen" in copied[0]["text"] and "photo" in copied[1]
 
+    for kind in ("voice", "document", "sticker"):
+        tg.user_sends(OLA, **{kind: True})
+    copies = tg.wait_sent(KARI, 11, timeout=3)[5:]
+    assert [k for m in copies for k in ("voice", "document", "sticker") if k in m] == ["voice", "document", "sticker"]
+
     tg.user_sends(OUTSIDER, "hei?")
     assert "/start" in tg.wait_sent(OUTSIDER, 1, timeout=2)[0]["text"]
 
@@ -165,3 +170,22 @@ def test_it_registers_a_webhook_and_refuses_updates_without_its_secret(tmp_path,
         assert telegram.wait_sent(OUTSIDER, 0, timeout=0.1) == [] or True
     finally:
         d.stop()
+
+
+def test_it_escalates_once_across_a_restart(deployment, telegram):
+    tg = telegram
+    deployment.env["TETTPA_ESCALATION_AFTER"] = "4s"
+    people = roster(deployment)
+    deployment.start()
+    link_all(deployment, tg, people)
+    tg.user_sends(OLA, "hallo, noen?")
+    tg.wait_sent(KARI, 2)
+    deployment.kill()
+    deployment.start()
+    escalated = tg.wait_sent(PER, 2, timeout=15)[1]
+    assert "hallo, noen?" in escalated["text"]
+    import time
+    time.sleep(3)
+    assert len(tg.sent_to(PER)) == 2 and len(tg.sent_to(KARI)) == 2
+    log = json.loads(deployment.cli("log", "export", "--format", "json").stdout)["entries"]
+    assert [e["kind"] for e in log].count("escalation") == 1
