@@ -116,6 +116,12 @@ def from_person(service: Service, session: Session, person: Person, inc: Incomin
     if acute:
         for worker in r.workers:
             relay(service, session, worker, msg, conv, person, mark="urgent")
+        N = Lang("nb", service.settings.tz)
+        record(
+            session, service.settings, at=now, youth_id=youth.id, party="system", channel=inc.channel,
+            direction="out", kind="escalation", message_id=msg.id,
+            text=N._("Akutt melding: varslet {names} straks", names=", ".join(w.name for w in r.workers)),
+        )
         auto_answer(service, session, person, youth, conv, texts.emergency(lang(service, person)), force=True)
     elif r.responsible is not None:
         relay(service, session, r.responsible, msg, conv, person)
@@ -265,7 +271,8 @@ def conversation_of_answer(session: Session, worker: Person, inc: Incoming) -> C
     return session.get(Conversation, link.conversation_id)
 
 
-TAG = re.compile(r"^\s*#(\d{1,9})\b[\s:,.\-]*")
+# ASCII digits only, and all of them: "#7Hei" (no space) is #7, never "no tag" and so the last conversation.
+TAG = re.compile(r"^\s*#([0-9]+)[\s:,.\-]*")
 # An untagged SMS answer goes to the conversation last sent to the worker, unless relays from more than
 # one conversation reached them this recently: then it could be either, and guessing wrong would send a
 # youth's worker's words to another family.
@@ -279,7 +286,7 @@ def sms_conversation(
     L = lang(service, worker)
     match = TAG.match(inc.text or "")
     if match:
-        conv = session.get(Conversation, int(match.group(1)))
+        conv = session.get(Conversation, int(match.group(1))) if len(match.group(1)) <= 9 else None
         rest = replace(inc, text=(inc.text or "")[match.end():].strip())
         if conv is None:
             return None, inc, L._("Fant ingen samtale #{tag}. Svar med nummeret fra meldingen, for eksempel «#7 Hei!».",

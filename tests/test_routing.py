@@ -103,7 +103,8 @@ async def test_it_alerts_both_workers_and_gives_emergency_numbers_on_acute_words
     assert "AKUTT" in sent.to(PRIMARY_TG)[0].text and "AKUTT" in sent.to(SECONDARY_TG)[0].text
     (help_,) = sent.to(YOUTH_TG)
     assert "113" in help_.text and "116 123" in help_.text and "116 111" in help_.text
-    assert [e["kind"] for e in _log(service)] == ["message", "auto_reply"]
+    assert [e["kind"] for e in _log(service)] == ["message", "escalation", "auto_reply"]
+    assert "Kari Nordmann, Per Hansen" in _log(service)[1]["text"]
 
 
 async def test_it_escalates_an_unanswered_message_to_the_secondary(service, clock):
