@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean messages
+.PHONY: install run test lint bench clean messages chromium
 
 install: $(STAMP)
 
@@ -18,8 +18,15 @@ run: install
 	$(BIN)/tettpa db upgrade
 	$(BIN)/tettpa serve
 
-test: install
+test: install chromium
 	$(BIN)/python -m pytest -q
+
+# The dashboard's browser tests drive Debian's Chromium (Playwright never downloads a browser), and the
+# PDF export uses Debian's DejaVu font. Installed only when missing.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-dejavu-core; \
+	fi
 
 lint: install
 	$(BIN)/ruff check .
@@ -35,6 +42,6 @@ messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k n_:1,2 --no-location --sort-output --omit-header -o locales/tettpa.pot .
 	for lang in nn en uk ar so pl; do \
 	  if [ -f locales/$$lang/LC_MESSAGES/tettpa.po ]; then \
-	    $(BIN)/pybabel update -i locales/tettpa.pot -d locales -D tettpa -l $$lang --no-fuzzy-matching --omit-header; \
+	    $(BIN)/pybabel update -i locales/tettpa.pot -d locales -D tettpa -l $$lang --no-fuzzy-matching; \
 	  else $(BIN)/pybabel init -i locales/tettpa.pot -d locales -D tettpa -l $$lang; fi; \
 	done

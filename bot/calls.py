@@ -21,12 +21,11 @@ from models.people import get_person
 
 @dataclass
 class Ring:
-    """Ring this worker's phone, showing the service number; `whisper` is said to the worker first."""
+    """Ring this worker's phone, showing the service number (the worker first hears who is calling)."""
 
     call_id: int
     step: int
     phone: str
-    whisper: str
 
 
 @dataclass
@@ -63,18 +62,18 @@ def incoming_call(service: Service, session: Session, *, sid: str, caller: str) 
 def next_step(service: Service, session: Session, call: Call) -> Ring | Say:
     if call.step < len(call.workers):
         worker = get_person(session, person_id=call.workers[call.step])
-        return Ring(call.id, call.step, worker.phone, whisper(service, session, call_id=call.id, step=call.step))
+        return Ring(call.id, call.step, worker.phone)
     return missed(service, session, call)
 
 
-def whisper(service: Service, session: Session, *, call_id: int, step: int) -> str | None:
-    """What the rung worker hears before the call is put through: who is calling."""
+def whisper(service: Service, session: Session, *, call_id: int, step: int) -> Say | None:
+    """What the rung worker hears before the call is put through: who is calling, in their language."""
     call = session.get(Call, call_id)
     if call is None or not 0 <= step < len(call.workers):
         return None
     caller = get_person(session, person_id=call.person_id)
     W = lang(service, get_person(session, person_id=call.workers[step]))
-    return W._("{who} ringer via Tett på.", who=who(W, session, caller))
+    return Say(W._("{who} ringer via Tett på.", who=who(W, session, caller)), W.code)
 
 
 def dial_result(service: Service, session: Session, *, call_id: int, step: int, status: str,

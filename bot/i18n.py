@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -112,7 +112,7 @@ class Lang:
             return self._("i dag kl. {time}", time=time)
         if day == 1:
             return self._("i morgen kl. {time}", time=time)
-        weekday = format_date(self.local(at).date(), "EEEE d. MMMM", locale=self.locale)
+        weekday = format_skeleton("EEEEdMMMM", self.local(at), tzinfo=self.tz, locale=self.locale)
         return self._("{day} kl. {time}", day=weekday, time=time)
 
     def duration_seconds(self, seconds: int) -> str:

@@ -150,10 +150,10 @@ async def voice_whisper(request: Request) -> Response:
     except (KeyError, ValueError):
         return PlainTextResponse("bad call reference", status_code=400)
     with service.tx() as session:
-        text = calls.whisper(service, session, call_id=call_id, step=step)
+        whisper = calls.whisper(service, session, call_id=call_id, step=step)
     response = VoiceResponse()
-    if text:
-        response.say(text, language="nb-NO")
+    if whisper:
+        response.say(whisper.text, language=say_language(whisper.language))
     return _twiml(response)
 
 

@@ -181,7 +181,7 @@ async def test_it_lets_a_worker_set_her_hours_and_absence_from_the_chat(service,
     sent = await deliver(service)
     answers = [o.text for o in sent.to(PRIMARY_TG)]
     assert "mon-fri 15:00-23:00" in answers[0]
-    assert "25:00" in answers[1] and "forstod" in answers[1]
+    assert "forstod" in answers[1] and "/timer man-fre" in answers[1]
     assert "Fravær registrert" in answers[2]
     assert "24.11" in answers[3] or "24. nov" in answers[3]
     from models.people import Person
