@@ -3,6 +3,8 @@ demo roster, so a newcomer sees messages route, escalate and remind without any 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import select
 
 from bot import roster
@@ -10,6 +12,8 @@ from bot.service import Service
 from bot.standins.telegram import TelegramStandIn
 from models import kv
 from models.people import Person, Role
+from scheduling.meetings import add_meeting
+from scheduling.wakeups import add_plan
 
 TOKEN = "100000001:SANDBOX-TOKEN"
 # The demo people and the Telegram user ids they play in the stand-in.
@@ -41,6 +45,11 @@ class Sandbox:
                     person.telegram_user_id = person.telegram_chat_id = user_id
                     person.invite_used_at = svc.now()
                     person.last_channel = "telegram"
+                # Something to be reminded of: a meeting whose first reminder comes a few minutes after
+                # start, and Ola's school-day wake-up.
+                add_meeting(session, svc, youth_id=ola.id, worker_id=kari.id,
+                            at=svc.now() + timedelta(days=1, minutes=3), place="Kafé Sentrum", remind="24h,2h")
+                add_plan(session, svc, youth_id=ola.id, at="07:00", days="mon-fri")
                 kv.put(session, "sandbox_seeded", "1")
             linked = session.exec(select(Person).where(Person.telegram_user_id.is_not(None))).all()
             for person in linked:

@@ -30,6 +30,8 @@ def help_text(service: Service, worker: Person) -> str:
         "• /timer: vis eller endre timene dine, for eksempel /timer man-fre 15:00-23:00.\n"
         "• /borte: registrer fravær, for eksempel /borte 01.12 05.12 eller /borte i dag.\n"
         "• /sprak som svar på en videresendt melding: velg språket den personen får meldinger på.\n"
+        "• /vekking: vekking for en ungdom (legg til, vis, pause, stopp).\n"
+        "• /mote: møter med påminnelser (legg til, vis, avlys).\n"
         "• /help: denne hjelpen."
     )
 

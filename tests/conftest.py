@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from bot.clock import FakeClock
 from bot.service import Service
@@ -16,6 +17,13 @@ from bot.settings import Settings
 from models import crypto
 from models.db import make_engine
 from models.migrate import upgrade
+
+# Property tests on a shared 2-core machine: no per-example deadline, no "input generation is slow"
+# failures from load, and in CI the same examples every run so a red run can be replayed.
+settings.register_profile(
+    "tettpa", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=bool(os.environ.get("CI")),
+)
+settings.load_profile("tettpa")
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("TETTPA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
