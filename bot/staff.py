@@ -32,6 +32,8 @@ def help_text(service: Service, worker: Person) -> str:
         "• /sprak som svar på en videresendt melding: velg språket den personen får meldinger på.\n"
         "• /vekking: vekking for en ungdom (legg til, vis, pause, stopp).\n"
         "• /mote: møter med påminnelser (legg til, vis, avlys).\n"
+        "• /notat: skriv et notat i kontaktloggen (som svar på en videresendt melding, eller med navnet på "
+        "ungdommen).\n"
         "• /help: denne hjelpen."
     )
 
