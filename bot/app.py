@@ -69,7 +69,6 @@ class Runtime:
         if self.application is not None:
             telegram_handlers.register(self.application, service)
             transports["telegram"] = TelegramTransport(self.application.bot)
-            self.intake.dispatchers["telegram"] = telegram_dispatcher(self.application)
         if settings.twilio_enabled:
             client = make_client(settings)
             transports["sms"] = SmsTransport(client, settings)
@@ -112,6 +111,9 @@ class Runtime:
                 self.telegram_state = f"unreachable ({type(exc).__name__})"
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+        # Stored updates are handled from now on: PTB refuses to process any before initialize().
+        self.intake.dispatchers["telegram"] = telegram_dispatcher(self.application)
+        self.intake.kick()
         with self.service.tx() as session:
             kv.put(session, "telegram_username", self.application.bot.username)
         if settings.telegram_updates == "webhook" and not settings.sandbox:
@@ -193,7 +195,8 @@ def create_app(runtime: Runtime) -> Starlette:
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every request URL, and Telegram's URLs carry the bot token.
-    for noisy in ("httpx", "httpcore", "telegram", "apscheduler.executors", "apscheduler.scheduler"):
+    for noisy in ("httpx", "httpcore", "telegram", "apscheduler.executors", "apscheduler.scheduler",
+                  "twilio.http_client"):  # every Twilio request, headers and account in the URL, at INFO
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -247,3 +247,202 @@ def log_export(
 
 def main() -> None:
     app()
+
+
+# -- wake-ups, meetings and school holidays (scheduling/) -----------------------------------------
+
+wakeup_app = typer.Typer(help="Wake-ups: a youth is woken at a time on some days.", no_args_is_help=True)
+meeting_app = typer.Typer(help="Meetings with reminders.", no_args_is_help=True)
+holiday_app = typer.Typer(help="School holidays: no wake-ups on those days.", no_args_is_help=True)
+app.add_typer(wakeup_app, name="wakeup")
+app.add_typer(meeting_app, name="meeting")
+app.add_typer(holiday_app, name="holiday")
+
+
+def _day(value: str | None, field: str) -> date | None:
+    from scheduling.calendar import parse_day
+
+    return parse_day(value, field) if value is not None else None
+
+
+@wakeup_app.command("add")
+def wakeup_add(
+    youth: Annotated[int, typer.Option(help="The youth's id.")],
+    time_: Annotated[str, typer.Option("--time", help="Local time, HH:MM or HH:MM:SS.")],
+    days: Annotated[str, typer.Option(help="Weekdays, e.g. mon-fri, sat,sun, daily.")] = "mon-fri",
+    channel: Annotated[str, typer.Option(help="telegram, sms or call.")] = "telegram",
+    from_: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD); default today.")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, included.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a wake-up plan for a youth."""
+    from scheduling import wakeups
+
+    svc = service()
+
+    def body():
+        start, end = _day(from_, "from"), _day(until, "until")
+        with svc.tx() as session:
+            plan = wakeups.add_plan(session, svc, youth_id=youth, at=time_, days=days, channel=channel.lower(),
+                                    start=start, end=end)
+        out(as_json, {"id": plan.id}, f"Wake-up {plan.id}: youth {plan.youth_id} at {plan.time_of_day} "
+                                      f"{plan.days} by {plan.channel}")
+
+    run(body)
+
+
+@wakeup_app.command("list")
+def wakeup_list(
+    youth: Annotated[int | None, typer.Option(help="Only this youth.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the active wake-up plans."""
+    from models.schedules import plans_of
+
+    svc = service()
+    with svc.tx() as session:
+        plans = plans_of(session, youth_ids=[youth] if youth is not None else None)
+    rows = [{"id": p.id, "youth_id": p.youth_id, "time": p.time_of_day, "days": p.days, "channel": p.channel,
+             "from": p.start_date.isoformat() if p.start_date else None,
+             "until": p.end_date.isoformat() if p.end_date else None} for p in plans]
+    out(as_json, {"plans": rows}, "\n".join(
+        f"{r['id']}: youth {r['youth_id']} {r['time']} {r['days']} {r['channel']}" for r in rows) or "No wake-ups")
+
+
+@wakeup_app.command("stop")
+def wakeup_stop(plan_id: int, as_json: JsonOpt = False) -> None:
+    """Stop a wake-up plan."""
+    from scheduling import wakeups
+
+    svc = service()
+
+    def body():
+        with svc.tx() as session:
+            plan = wakeups.stop_plan(session, svc, plan_id=plan_id)
+        out(as_json, {"id": plan.id}, f"Wake-up {plan.id} stopped")
+
+    run(body)
+
+
+@wakeup_app.command("pause")
+def wakeup_pause(
+    youth: Annotated[int, typer.Option(help="The youth's id.")],
+    day: Annotated[str, typer.Option("--date", help="The day without wake-ups (YYYY-MM-DD).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """No wake-ups for a youth on one day."""
+    from scheduling import wakeups
+
+    svc = service()
+
+    def body():
+        when = _day(day, "date")
+        with svc.tx() as session:
+            pause = wakeups.pause_day(session, svc, youth_id=youth, day=when)
+        out(as_json, {"id": pause.id}, f"No wake-ups for youth {youth} on {when.isoformat()}")
+
+    run(body)
+
+
+@meeting_app.command("add")
+def meeting_add(
+    youth: Annotated[int, typer.Option(help="The youth's id.")],
+    worker: Annotated[int, typer.Option(help="The worker's id.")],
+    at: Annotated[str, typer.Option(help="ISO date-time, local time: 2026-11-25T14:00.")],
+    place: Annotated[str, typer.Option(help="Where, e.g. Kafé Sentrum.")],
+    remind: Annotated[str, typer.Option(help="Reminders before it, e.g. 24h,2h.")] = "24h,2h",
+    parent: Annotated[bool, typer.Option("--parent", help="Remind the youth's parents too.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a meeting; the youth gets reminders with buttons to confirm, cancel or ask to move it."""
+    from scheduling import meetings
+
+    svc = service()
+
+    def body():
+        if len(at.strip()) <= 10:
+            raise InputError("at", f"{at!r} has no time of day (use e.g. 2026-11-25T14:00)")
+        moment = _instant(at, "at", svc.settings.tz)
+        with svc.tx() as session:
+            meeting = meetings.add_meeting(session, svc, youth_id=youth, worker_id=worker, at=moment, place=place,
+                                           remind=remind, include_parent=parent)
+        out(as_json, {"id": meeting.id}, f"Meeting {meeting.id} at {moment.isoformat(timespec='minutes')}")
+
+    run(body)
+
+
+@meeting_app.command("cancel")
+def meeting_cancel(meeting_id: int, as_json: JsonOpt = False) -> None:
+    """Cancel a meeting: the youth is told and no more reminders go out."""
+    from scheduling import meetings
+
+    svc = service()
+
+    def body():
+        with svc.tx() as session:
+            meeting = meetings.cancel_meeting(session, svc, meeting_id=meeting_id)
+        out(as_json, {"id": meeting.id}, f"Meeting {meeting.id} cancelled")
+
+    run(body)
+
+
+@holiday_app.command("add")
+def holiday_add(
+    from_: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD).")],
+    until: Annotated[str, typer.Option(help="Last day, included.")],
+    name: Annotated[str, typer.Option(help="E.g. Høstferie.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a school holiday: no wake-ups on those days."""
+    from scheduling.calendar import add_holiday
+
+    svc = service()
+
+    def body():
+        start, end = _day(from_, "from"), _day(until, "until")
+        with svc.tx() as session:
+            holiday, _ = add_holiday(session, start=start, end=end, name=name, now=svc.now())
+        out(as_json, {"id": holiday.id}, f"School holiday {holiday.id}: {holiday.name} {start} – {end}")
+
+    run(body)
+
+
+@holiday_app.command("import")
+def holiday_import(
+    path: Annotated[str, typer.Argument(help="An .ics calendar or a .csv file (name, from, until).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Import school holidays from an ICS or CSV file; importing the same file again adds nothing."""
+    from pathlib import Path
+
+    from scheduling.calendar import import_file
+
+    svc = service()
+
+    def body():
+        file = Path(path)
+        if not file.is_file():
+            raise InputError("file", f"{path} is not a readable file")
+        with svc.tx() as session:
+            result = import_file(session, data=file.read_bytes(), filename=file.name, now=svc.now(),
+                                 tz=svc.settings.tz)
+        out(as_json, {"ids": result.added + result.existing, "added": len(result.added),
+                      "existing": len(result.existing)},
+            f"{len(result.added)} school holidays added, {len(result.existing)} were there already")
+
+    run(body)
+
+
+@holiday_app.command("list")
+def holiday_list(as_json: JsonOpt = False) -> None:
+    """List the school holidays."""
+    from sqlmodel import select
+
+    from models.schedules import SchoolHoliday
+
+    svc = service()
+    with svc.tx() as session:
+        rows = session.exec(select(SchoolHoliday).order_by(SchoolHoliday.start)).all()
+    data = [{"id": h.id, "name": h.name, "from": h.start.isoformat(), "until": h.end.isoformat()} for h in rows]
+    out(as_json, {"holidays": data},
+        "\n".join(f"{h['id']}: {h['name']} {h['from']} – {h['until']}" for h in data) or "No school holidays")

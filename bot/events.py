@@ -16,5 +16,7 @@ class Incoming:
     text: str | None = None
     media: dict | None = None  # telegram: {"kind": "photo", "chat_id": .., "message_id": ..}
     reply_to: str | None = None  # the id of the message this answers, on the same channel
+    # telegram: the data of the first button under the message answered ("take:12"), if it had one
+    reply_to_button: str | None = None
     language_code: str | None = None
     first_name: str | None = None

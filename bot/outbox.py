@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from bot.i18n import has_voice
 from bot.service import Service
-from bot.sms_text import split_sms
+from bot.sms_text import split_sms, split_text, utf16_length
 from bot.transports.base import Button, Outgoing, Transport, TransportError
 from models import outbox as store
 from models.conversations import RelayLink
@@ -26,6 +26,8 @@ from models.people import Person
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+MAX_LANES = 50  # sends under way at once, each to its own address
+TELEGRAM_TEXT_LIMIT = 4096
 MAX_ATTEMPTS = 12
 
 
@@ -113,8 +115,16 @@ def send_text(
                         text=part, **common)
             first = first or row
         return first
-    return queue(session, key=key, channel=chan, address=address, text=text, buttons=buttons, copy=copy,
-                 reply_to=reply_to, **common)
+    # Telegram refuses a text over 4096 (UTF-16) characters: a long one goes in parts, the first carrying
+    # the key, the buttons and the reply, so what refers to "the message" finds it as before.
+    too_long = text is not None and utf16_length(text) > TELEGRAM_TEXT_LIMIT
+    first = None
+    for index, part in enumerate(split_text(text, TELEGRAM_TEXT_LIMIT, utf16_length) if too_long else [text]):
+        row = queue(session, key=key if index == 0 else f"{key}:{index}", channel=chan, address=address,
+                    text=part, buttons=buttons if index == 0 else (), copy=copy if index == 0 else None,
+                    reply_to=reply_to if index == 0 else None, **common)
+        first = first or row
+    return first
 
 
 def to_outgoing(row: Outbox) -> Outgoing:
@@ -128,7 +138,8 @@ def to_outgoing(row: Outbox) -> Outgoing:
 
 
 class Sender:
-    """Claims due rows and sends them; one address at a time keeps each chat's messages in order."""
+    """Claims due rows and sends them; one send at a time per address keeps each chat's messages in order,
+    and addresses do not wait for each other."""
 
     def __init__(self, service: Service, transports: dict[str, Transport], on_permanent=None):
         self.service = service
@@ -139,36 +150,62 @@ class Sender:
         self.sent = 0
         self.retried = 0
         self.failed = 0
+        # One lane per address while it sends: a hung send (a Twilio timeout) holds up only its own recipient.
+        self.lanes: dict[str, asyncio.Task] = {}
 
     def kick(self) -> None:
         self.wake.set()
 
     async def run(self) -> None:
-        while True:
-            try:
-                busy = await self.run_once()
-            except Exception:
-                log.exception("outbox round failed")
-                busy = False
-            if not busy:
+        try:
+            while True:
                 try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=1.0)
-                except TimeoutError:
-                    pass
-                self.wake.clear()
+                    busy = self.start_lanes()
+                except Exception:
+                    log.exception("outbox round failed")
+                    busy = False
+                if not busy:
+                    try:
+                        await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+                    except TimeoutError:
+                        pass
+                    self.wake.clear()
+        finally:
+            for lane in self.lanes.values():
+                lane.cancel()
 
     async def run_once(self) -> bool:
-        """Send one batch of due rows; True if there was anything to send."""
+        """Send one batch of due rows and wait for it; True if there was anything to send."""
+        busy = self.start_lanes()
+        await asyncio.gather(*self.lanes.values(), return_exceptions=True)
+        return busy
+
+    def start_lanes(self) -> bool:
+        """Claim due rows of addresses with no send under way and start sending them; True if any."""
+        self.lanes = {address: lane for address, lane in self.lanes.items() if not lane.done()}
+        room = MAX_LANES - len(self.lanes)
+        if room <= 0:
+            return False
         with self.service.tx() as session:
-            rows = store.claim(session, now=self.service.now(), lease=LEASE, limit=50)
+            rows = store.claim(session, now=self.service.now(), lease=LEASE, limit=room,
+                               skip_addresses=list(self.lanes))
             claimed = [(row.id, row.channel, to_outgoing(row), row.attempts) for row in rows]
         if not claimed:
             return False
         by_address: dict[str, list] = defaultdict(list)
         for item in claimed:
             by_address[item[2].address].append(item)
-        await asyncio.gather(*(self._send_in_order(items) for items in by_address.values()))
+        for address, items in by_address.items():
+            self.lanes[address] = asyncio.create_task(self._lane(items), name=f"outbox lane {len(self.lanes)}")
         return True
+
+    async def _lane(self, items: list) -> None:
+        try:
+            await self._send_in_order(items)
+        except Exception:
+            log.exception("outbox lane failed")  # its rows are taken again when their lease runs out
+        finally:
+            self.wake.set()  # later rows for this address may wait for it
 
     async def _send_in_order(self, items: list) -> None:
         for index, (row_id, channel, out, attempts) in enumerate(items):

@@ -221,7 +221,7 @@ def relay(
     if target is None:
         return
     media = json.loads(msg.media) if msg.media else None
-    body = msg.text or ""
+    body = msg.text or ("" if media else texts.media_word(L, None))  # never a bare header: say "[vedlegg]"
     if target[0] == "sms":
         # An SMS worker answers by tag: "#7 text" goes to conversation 7.
         header = f"#{conv.id} {header}"
@@ -266,6 +266,12 @@ def conversation_of_answer(session: Session, worker: Person, inc: Incoming) -> C
     if inc.reply_to is None:
         return None
     link = link_for(session, channel=inc.channel, address=inc.address, external_id=inc.reply_to)
+    if link is None and (inc.reply_to_button or "").startswith("take:"):
+        # A relay whose first send reached Telegram but whose receipt was lost (a timeout, or a crash before
+        # it was recorded) was sent again; an answer to that first copy still names its message by its button.
+        number = inc.reply_to_button.removeprefix("take:")
+        msg = session.get(Message, int(number)) if number.isdigit() and len(number) <= 9 else None
+        return session.get(Conversation, msg.conversation_id) if msg is not None else None
     if link is None or link.worker_id != worker.id:
         return None
     return session.get(Conversation, link.conversation_id)

@@ -7,6 +7,8 @@ much. Norwegian æ ø å are GSM-7 and stay.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 GSM_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
@@ -35,17 +37,42 @@ def is_gsm7(text: str) -> bool:
 
 def split_sms(text: str, limit: int = MAX_PART) -> list[str]:
     """Split at paragraph, sentence or word boundaries into parts of at most `limit` characters."""
-    text = gsm_safe(text).strip()
+    return split_text(gsm_safe(text), limit)
+
+
+def utf16_length(text: str) -> int:
+    """Telegram counts a text's length in UTF-16 code units: most emoji count two."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int, size: Callable[[str], int] = len) -> list[str]:
+    """Split at paragraph, sentence or word boundaries into parts whose `size` is at most `limit`."""
+    text = text.strip()
     parts: list[str] = []
-    while len(text) > limit:
-        window = text[:limit]
+    while size(text) > limit:
+        fits = _fitting(text, limit, size)
+        window = text[:fits]
         cut = max(window.rfind("\n\n"), window.rfind(". "), window.rfind("\n"))
-        if cut < limit // 2:
+        if cut < fits // 2:
             cut = window.rfind(" ")
-        if cut < limit // 2:
-            cut = limit - 1  # one unbroken word longer than half a part: cut it
+        if cut < fits // 2:
+            cut = fits - 1  # one unbroken word longer than half a part: cut it
         parts.append(text[: cut + 1].strip())
         text = text[cut + 1:].strip()
     if text or not parts:
         parts.append(text)
     return parts
+
+
+def _fitting(text: str, limit: int, size: Callable[[str], int]) -> int:
+    """How many leading characters of text stay within the limit (at least one)."""
+    if size is len:
+        return limit
+    low, high = 1, min(len(text), limit)
+    while low < high:  # size grows with length, so the longest prefix that fits is found by bisection
+        middle = (low + high + 1) // 2
+        if size(text[:middle]) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return low

@@ -27,9 +27,10 @@ def hours_command(service: Service, session: Session, worker: Person, inc: Incom
     spec = "" if args.lower() in ("alltid", "always") else args
     try:
         roster.set_hours(session, worker_id=worker.id, spec=spec)
-    except InputError as exc:
-        reply(service, session, inc, L._("Det forstod jeg ikke: {problem}\nEksempel: /timer man-fre 15:00-23:00",
-                                         problem=exc.message))
+    except InputError:
+        # The parser's own message is English for operators; a worker gets the example instead.
+        reply(service, session, inc, L._("Det forstod jeg ikke. Skriv dager og klokkeslett, for eksempel "
+                                         "/timer man-fre 15:00-23:00"))
         return
     reply(service, session, inc, L._("Timene dine er nå: {hours}", hours=worker.hours or L._("alltid")))
 
@@ -81,6 +82,8 @@ def _day(word: str, today: date) -> date:
     if "-" in word:
         return date.fromisoformat(word)
     parts = [int(p) for p in word.strip(".").split(".")]
+    if len(parts) not in (2, 3):
+        raise ValueError(f"{word!r} is not a day")  # "/borte 5": the caller answers with an example
     if len(parts) == 2:
         day = date(today.year, parts[1], parts[0])
         return day if day >= today - timedelta(days=1) else date(today.year + 1, parts[1], parts[0])

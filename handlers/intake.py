@@ -55,9 +55,12 @@ class Intake:
 
     def __init__(self, service: Service):
         self.service = service
+        # Filled as each channel becomes ready (Telegram's once its Application is initialized).
         self.dispatchers: dict[str, Dispatcher] = {}
         self.wake = asyncio.Event()
         self.handled = 0
+        # A failed item waits before its next attempt, so a passing fault does not use up all of them at once.
+        self.retry_at: dict[int, float] = {}
 
     def kick(self) -> None:
         self.wake.set()
@@ -77,12 +80,14 @@ class Intake:
                 self.wake.clear()
 
     async def run_once(self) -> bool:
+        clock = asyncio.get_running_loop().time()
+        self.retry_at = {k: v for k, v in self.retry_at.items() if v > clock}
         with self.service.tx() as session:
-            items = [(i.id, i.source, i.payload) for i in inbound.pending(session)]
-        for item_id, source, payload in items:
-            dispatcher = self.dispatchers.get(source)
-            if dispatcher is None:
-                continue  # that channel is off in this process; another process (or a restart) handles it
+            # Only channels on in this process; another process (or a restart) handles the rest.
+            items = [(i.id, i.source, i.payload, i.attempts) for i in inbound.pending(
+                session, sources=list(self.dispatchers), skip=list(self.retry_at))]
+        for item_id, source, payload, attempts in items:
+            dispatcher = self.dispatchers[source]
             try:
                 ok = await dispatcher(json.loads(payload))
                 problem = None if ok else "handler failed"
@@ -97,6 +102,7 @@ class Intake:
                 else:
                     row.attempts += 1
                     row.error = problem
+                    self.retry_at[item_id] = clock + 2.0 ** (attempts + 1)  # 2, 4, 8, 16 s, then given up
         return bool(items)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -17,12 +18,13 @@ from telegram.ext import (
 from bot import actions, language, linking, relay, staff, worker_settings
 from bot.events import Incoming
 from bot.service import Service
-from handlers import notes_telegram
+from handlers import notes_telegram, schedules_telegram
 from models.people import by_telegram_user
 
 log = logging.getLogger(__name__)
 
-MEDIA_KINDS = ("photo", "voice", "audio", "video", "video_note", "document", "sticker", "animation")
+MEDIA_KINDS = ("photo", "voice", "audio", "video", "video_note", "document", "sticker", "animation",
+               "venue", "location", "contact")  # a shared location must reach the worker too
 PRIVATE = filters.ChatType.PRIVATE
 
 
@@ -37,8 +39,14 @@ def incoming(update: Update) -> Incoming:
         source_key=f"tg:{update.update_id}", channel="telegram", address=str(chat.id), user_id=user.id,
         text=message.text or message.caption, media=media,
         reply_to=str(message.reply_to_message.message_id) if message.reply_to_message else None,
+        reply_to_button=_first_button(message.reply_to_message),
         language_code=user.language_code, first_name=user.first_name,
     )
+
+
+def _first_button(message) -> str | None:
+    keyboard = message.reply_markup.inline_keyboard if message and message.reply_markup else ()
+    return keyboard[0][0].callback_data if keyboard and keyboard[0] else None
 
 
 def _service(context: ContextTypes.DEFAULT_TYPE) -> Service:
@@ -128,8 +136,12 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if person is not None:
             answer = actions.perform(svc, session, person, query.data or "")
     svc.kick_outbox()
-    # The answer is a toast on the person's screen: not worth an outbox row if it is lost.
-    await query.answer(answer)
+    # The answer is a toast on the person's screen: not worth an outbox row if it is lost. Nor worth handling
+    # the press again when Telegram refuses it (too old after a restart): the press itself is done.
+    try:
+        await query.answer(answer)
+    except TelegramError as exc:
+        log.info("answering a button press failed: %s", type(exc).__name__)
 
 
 async def error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -148,6 +160,8 @@ def register(application: Application, service: Service) -> None:
     application.add_handler(CommandHandler(["timer", "borte"], worker_setting, filters=PRIVATE))
     application.add_handler(CommandHandler(["sprak", "language"], choose_language, filters=PRIVATE))
     application.add_handler(CommandHandler("help", help_command, filters=PRIVATE))
+    application.add_handler(CommandHandler(["vekking", "wakeup"], schedules_telegram.wakeup_command, filters=PRIVATE))
+    application.add_handler(CommandHandler(["mote", "meeting"], schedules_telegram.meeting_command, filters=PRIVATE))
     application.add_handler(CommandHandler("notat", notes_telegram.note, filters=PRIVATE))
     application.add_handler(MessageHandler(PRIVATE & ~filters.UpdateType.EDITED & ~filters.StatusUpdate.ALL, message))
     application.add_handler(CallbackQueryHandler(button))

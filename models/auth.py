@@ -73,17 +73,16 @@ def add_attempt(session: Session, *, email: str, at: datetime, ok: bool) -> None
 
 
 def recent_failures(session: Session, *, email: str, since: datetime) -> list[datetime]:
-    """Failed attempts for the address since `since` and since its last successful login, oldest first."""
+    """Failed attempts for the address since `since` and after its last successful login, oldest first."""
     last_ok = session.exec(
-        select(func.max(LoginAttempt.at)).where(LoginAttempt.email == email, LoginAttempt.ok.is_(True))
+        select(func.max(LoginAttempt.id)).where(LoginAttempt.email == email, LoginAttempt.ok.is_(True))
     ).one()
-    start = max(since, last_ok) if last_ok is not None else since
-    rows = session.exec(
-        select(LoginAttempt.at).where(
-            LoginAttempt.email == email, LoginAttempt.ok.is_(False), LoginAttempt.at > start
-        ).order_by(LoginAttempt.at)
+    query = select(LoginAttempt.at).where(
+        LoginAttempt.email == email, LoginAttempt.ok.is_(False), LoginAttempt.at > since
     )
-    return list(rows)
+    if last_ok is not None:
+        query = query.where(LoginAttempt.id > last_ok)
+    return list(session.exec(query.order_by(LoginAttempt.id)))
 
 
 def totp_of(session: Session, *, person_id: int) -> StaffTotp | None:

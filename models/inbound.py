@@ -34,11 +34,17 @@ def store(session: Session, *, source: str, key: str, payload: str, now: datetim
     return True
 
 
-def pending(session: Session, *, limit: int = 50, max_attempts: int = 5) -> list[Inbound]:
+def pending(session: Session, *, limit: int = 50, max_attempts: int = 5, sources: list[str] | None = None,
+            skip: list[int] | None = None) -> list[Inbound]:
+    """Unhandled items, oldest first: only of `sources` (those this process can handle now), not `skip`."""
     query = (
         select(Inbound)
         .where(Inbound.processed_at.is_(None), Inbound.attempts < max_attempts)
         .order_by(Inbound.id)
         .limit(limit)
     )
+    if sources is not None:
+        query = query.where(Inbound.source.in_(sources))
+    if skip:
+        query = query.where(Inbound.id.not_in(skip))
     return list(session.exec(query))

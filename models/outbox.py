@@ -46,8 +46,10 @@ def enqueue(session: Session, *, key: str, now: datetime, **fields) -> Outbox | 
     return row
 
 
-def claim(session: Session, *, now: datetime, lease: timedelta, limit: int = 20) -> list[Outbox]:
-    """Take due rows for sending; a row whose lease ran out (its sender died) is taken again."""
+def claim(session: Session, *, now: datetime, lease: timedelta, limit: int = 20,
+          skip_addresses: list[str] | None = None) -> list[Outbox]:
+    """Take due rows for sending; a row whose lease ran out (its sender died) is taken again. Rows for
+    `skip_addresses` (a send to them is under way here) wait, so each address gets its messages in order."""
     query = (
         select(Outbox)
         .where(
@@ -58,6 +60,8 @@ def claim(session: Session, *, now: datetime, lease: timedelta, limit: int = 20)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    if skip_addresses:
+        query = query.where(Outbox.address.not_in(skip_addresses))
     rows = list(session.exec(query))
     for row in rows:
         row.status = SENDING

@@ -10,6 +10,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import privacy, staff
 from bot.service import Service
+from scheduling import jobs as schedules  # also registers the wake-up and meeting buttons and replies
 
 
 def build_scheduler(service: Service) -> AsyncIOScheduler:
@@ -35,4 +36,6 @@ def build_scheduler(service: Service) -> AsyncIOScheduler:
     scheduler.add_job(retention, "cron", hour=3, minute=30, id="retention", replace_existing=True,
                       misfire_grace_time=None)
     scheduler.add_job(availability, "interval", seconds=30, id="availability", replace_existing=True)
+    # Wake-ups and meetings: a sweep and a sync here; the jobs of the rows come from rebuild() at start.
+    schedules.install(scheduler, service)
     return scheduler

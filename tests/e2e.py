@@ -63,7 +63,7 @@ class Deployment:
     def start(self) -> Deployment:
         self.process = subprocess.Popen([TETTPA, "serve"], cwd=self.workdir, env=self.env,
                                         stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded 2-core CI machine can take a while to import and migrate
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"tettpa serve exited: {self.log.read_text()[-3000:]}")

@@ -73,11 +73,19 @@ def upgrade() -> None:
     )
 
     with op.batch_alter_table("contact_log", schema=None) as batch_op:
-        batch_op.create_index("ix_contact_log_youth_at_id", ["youth_id", "at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_contact_log_youth_at_id",
+            ["youth_id", "at", "id", "kind", "direction", "party", "after_hours"],
+            unique=False,
+        )
+        batch_op.create_index("ix_contact_log_youth_kind_at_id", ["youth_id", "kind", "at", "id"], unique=False)
+        batch_op.create_index("ix_contact_log_youth_channel_at_id", ["youth_id", "channel", "at", "id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("contact_log", schema=None) as batch_op:
+        batch_op.drop_index("ix_contact_log_youth_channel_at_id")
+        batch_op.drop_index("ix_contact_log_youth_kind_at_id")
         batch_op.drop_index("ix_contact_log_youth_at_id")
     op.drop_table("staff_totp")
     with op.batch_alter_table("login_attempt", schema=None) as batch_op:

@@ -1,0 +1,239 @@
+"""The case-record export of one youth's contact log for a period: CSV exactly as `tettpa log export`
+prints it, and a PDF with the same fields. Every export is recorded in the access log."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import unicodedata
+from pathlib import Path
+from urllib.parse import urlencode
+
+from fpdf import FPDF
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bot.contactlog import FIELDS, as_dict, export
+from bot.i18n import Lang
+from bot.service import Service
+from handlers.dashboard_base import (
+    SECURITY_HEADERS,
+    BadQuery,
+    Period,
+    Viewer,
+    error_page,
+    lang,
+    not_found,
+    page,
+    period_of,
+    visible_youth,
+)
+from models import audit
+from models.contact_log import entries
+
+log = logging.getLogger(__name__)
+
+# Widths in mm on landscape A4 (277 mm inside the margins), in the order of FIELDS; the text takes the rest.
+WIDTHS = (44, 15, 16, 17, 17, 16, 21, 19, 112)
+MARGIN, FONT_SIZE, LINE, PAD = 10, 8, 3.8, 1.0
+BASELINE = 2.9  # from the top of a line to where text() puts the letters' foot, at FONT_SIZE
+# Scripts that need shaping (joined letters, right to left); the shaping engine is slow, so it is only
+# switched on for the lines that contain them.
+COMPLEX = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+
+
+class FontMissing(Exception):
+    pass
+
+
+def _filename(youth_id: int, period: Period, suffix: str) -> str:
+    span = "-".join(d.isoformat() for d in (period.first, period.last) if d) or "alt"
+    return f"kontaktlogg-{youth_id}-{span}.{suffix}"
+
+
+def _download(body: bytes, media_type: str, filename: str) -> Response:
+    headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'}
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def _printable(text: str) -> str:
+    # Control characters other than line breaks have no glyph and would break the PDF's text layout.
+    return "".join(c for c in text if c in "\n\t" or unicodedata.category(c)[0] != "C")
+
+
+def _wrap(pdf: FPDF, text: str, width: float, widths: dict[str, float]) -> list[str]:
+    """Lines of `text` that fit `width` mm, broken at spaces (and inside words longer than a line).
+
+    fpdf2's own cell layout measures every line character by character again and again; with a few
+    thousand rows that took minutes, so the words are measured once each here."""
+    def measure(s: str) -> float:
+        if s not in widths:
+            widths[s] = pdf.get_string_width(s)
+        return widths[s]
+
+    lines: list[str] = []
+    space = measure(" ")
+    for paragraph in text.split("\n"):
+        line, line_width = "", 0.0
+        for word in paragraph.split(" "):
+            w = measure(word)
+            while w > width:  # a word longer than the column: cut it where it fills a line
+                cut = max(1, int(len(word) * width / w))
+                while cut > 1 and measure(word[:cut]) > width:
+                    cut -= 1
+                if line:
+                    lines.append(line)
+                lines.append(word[:cut])
+                line, line_width, word = "", 0.0, word[cut:]
+                w = measure(word)
+            if line and line_width + space + w > width:
+                lines.append(line)
+                line, line_width = word, w
+            else:
+                line, line_width = (f"{line} {word}", line_width + space + w) if line else (word, w)
+        lines.append(line)
+    return lines
+
+
+class _Pdf(FPDF):
+    footer_text = ""
+
+    def footer(self) -> None:
+        self.set_y(-8)
+        self.set_font("body", size=7)
+        self.cell(0, 4, self.footer_text.replace("{page}", str(self.page_no())), align="R")
+
+
+def render_pdf(font: str, L: Lang, *, title: str, lines: list[str], rows: list[dict]) -> bytes:
+    if not Path(font).is_file():
+        raise FontMissing(font)
+    pdf = _Pdf(orientation="L", format="A4")
+    pdf.footer_text = L._("{title} – side {page} av {pages}", title=title, page="{page}", pages="{nb}")
+    pdf.set_title(title)
+    pdf.set_creator("Tett på")
+    pdf.add_font("body", "", font)
+    pdf.set_auto_page_break(auto=False)
+    pdf.set_margins(MARGIN, MARGIN, MARGIN)
+    pdf.add_page()
+    pdf.set_font("body", size=14)
+    shaping = bool(COMPLEX.search(title))
+    pdf.set_text_shaping(shaping)
+    pdf.multi_cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_shaping(False)
+    pdf.set_font("body", size=9)
+    for line in lines:
+        pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font("body", size=FONT_SIZE)
+    measured: dict[str, float] = {}
+    bottom = pdf.h - MARGIN
+
+    def draw(cells: list[list[str]], fill: bool) -> None:
+        height = max(len(c) for c in cells) * LINE + 2 * PAD
+        if pdf.get_y() + height > bottom:
+            pdf.add_page()
+            draw(header, True)
+        x, y = MARGIN, pdf.get_y()
+        for width, cell_lines in zip(WIDTHS, cells, strict=True):
+            pdf.rect(x, y, width, height, style="DF" if fill else "D")
+            for i, line in enumerate(cell_lines):
+                if COMPLEX.search(line):
+                    # Joined letters and right-to-left text need the shaping engine; it is slow, so only here.
+                    pdf.set_text_shaping(True)
+                    pdf.set_xy(x + PAD, y + PAD + i * LINE)
+                    pdf.cell(width - 2 * PAD, LINE, line)
+                    pdf.set_text_shaping(False)
+                else:
+                    pdf.text(x + PAD, y + PAD + i * LINE + BASELINE, line)
+            x += width
+        pdf.set_xy(MARGIN, y + height)
+
+    pdf.set_fill_color(230, 236, 233)
+    pdf.set_draw_color(150, 150, 150)
+    header = [[name] for name in FIELDS]
+    draw(header, True)
+    for row in rows:
+        cells = []
+        for width, name in zip(WIDTHS, FIELDS, strict=True):
+            value = row[name]
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            text = _printable("" if value is None else str(value))
+            complex_script = bool(COMPLEX.search(text))
+            if complex_script:
+                pdf.set_text_shaping(True)
+            cells.append(_wrap(pdf, text, width - 2 * PAD, measured))
+            if complex_script:
+                pdf.set_text_shaping(False)
+        draw(cells, False)
+    if not rows:
+        pdf.ln(2)
+        pdf.cell(0, 6, L._("Ingen oppføringer i perioden."))
+    return bytes(pdf.output())
+
+
+def _span(L: Lang, period: Period) -> str:
+    if period.first and period.last:
+        return L._("Periode: {first}–{last}", first=period.first.isoformat(), last=period.last.isoformat())
+    if period.first:
+        return L._("Periode: fra {first}", first=period.first.isoformat())
+    if period.last:
+        return L._("Periode: til og med {last}", last=period.last.isoformat())
+    return L._("Periode: hele kontaktloggen")
+
+
+def _export(svc: Service, request: Request, viewer: Viewer, fmt: str) -> Response:
+    L, tz = lang(svc), svc.settings.tz
+    try:
+        period = period_of(L, request.query_params, tz)
+    except BadQuery as exc:
+        return error_page(svc, 400, str(exc), viewer)
+    youth_id = request.path_params["youth_id"]
+    with svc.tx() as session:
+        youth = visible_youth(session, viewer, youth_id)
+        if youth is None:
+            return not_found(svc, viewer)
+        if fmt == "csv":
+            body = export(session, svc.settings, fmt="csv", youth_id=youth.id, start=period.start,
+                          end=period.end).encode("utf-8")
+            count = sum(1 for _ in csv.reader(io.StringIO(body.decode("utf-8")))) - 1
+        else:
+            rows = [as_dict(e, svc.settings) for e in entries(session, youth_id=youth.id, start=period.start,
+                                                                end=period.end)]
+            count = len(rows)
+            span = _span(L, period)
+            made = L._("Eksportert {when} av {name}", when=L.datetime(svc.now(), "d. MMMM y 'kl.' HH:mm"),
+                       name=viewer.person.name)
+            try:
+                body = render_pdf(
+                    svc.settings.pdf_font, L, title=L._("Kontaktlogg for {name} (id {id})", name=youth.name,
+                                                        id=youth.id),
+                    lines=[span, made, L._("{n} oppføringer. Felter som i «tettpa log export».", n=count)],
+                    rows=rows,
+                )
+            except FontMissing as exc:
+                log.error("PDF export needs a TrueType font at TETTPA_PDF_FONT=%s", exc)
+                return error_page(svc, 503, L._(
+                    "PDF-eksporten mangler skrifttypen på serveren (TETTPA_PDF_FONT). CSV-eksporten virker."
+                ), viewer)
+        # Recorded in the same transaction as the read: no export without its trace.
+        audit.record(session, at=svc.now(), actor_id=viewer.person.id,
+                     action=audit.EXPORT_CSV if fmt == "csv" else audit.EXPORT_PDF, youth_id=youth.id,
+                     detail=urlencode([(k, v) for k, v in (("from", period.first), ("until", period.last),
+                                                           ("entries", count)) if v is not None]))
+    if fmt == "csv":
+        return _download(body, "text/csv; charset=utf-8", _filename(youth.id, period, "csv"))
+    return _download(body, "application/pdf", _filename(youth.id, period, "pdf"))
+
+
+@page()
+def csv_export(svc: Service, request: Request, viewer: Viewer, form: FormData | None) -> Response:
+    return _export(svc, request, viewer, "csv")
+
+
+@page()
+def pdf_export(svc: Service, request: Request, viewer: Viewer, form: FormData | None) -> Response:
+    return _export(svc, request, viewer, "pdf")
