@@ -103,6 +103,8 @@ class Intake:
                     row.attempts += 1
                     row.error = problem
                     self.retry_at[item_id] = clock + 2.0 ** (attempts + 1)  # 2, 4, 8, 16 s, then given up
+            # Handling is synchronous: between items, let sends record what they sent and webhooks answer.
+            await asyncio.sleep(0)
         return bool(items)
 
 
