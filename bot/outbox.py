@@ -18,6 +18,7 @@ from bot.i18n import has_voice
 from bot.service import Service
 from bot.sms_text import split_sms, split_text, utf16_length
 from bot.transports.base import Button, Outgoing, Transport, TransportError
+from bot.wake import idle
 from models import outbox as store
 from models.conversations import RelayLink
 from models.outbox import FAILED, PENDING, SENT, Outbox
@@ -165,11 +166,7 @@ class Sender:
                     log.exception("outbox round failed")
                     busy = False
                 if not busy:
-                    try:
-                        await asyncio.wait_for(self.wake.wait(), timeout=1.0)
-                    except TimeoutError:
-                        pass
-                    self.wake.clear()
+                    await idle(self.wake)
         finally:
             for lane in self.lanes.values():
                 lane.cancel()

@@ -18,6 +18,7 @@ from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, Tel
 from telegram.ext import Application
 
 from bot.service import Service
+from bot.wake import idle
 from models import inbound, kv
 from models.inbound import Inbound
 
@@ -73,11 +74,7 @@ class Intake:
                 log.exception("intake round failed")
                 busy = False
             if not busy:
-                try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=1.0)
-                except TimeoutError:
-                    pass
-                self.wake.clear()
+                await idle(self.wake)
 
     async def run_once(self) -> bool:
         clock = asyncio.get_running_loop().time()

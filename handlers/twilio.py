@@ -48,6 +48,22 @@ async def _signed_form(request: Request) -> dict | None:
     return form
 
 
+def _phone(form: dict, field: str) -> str:
+    """The E.164 number in a form field, or "" for a number we could never answer (withheld, odd)."""
+    try:
+        return normalize_phone(form.get(field, ""))
+    except ValueError:
+        return ""
+
+
+def _call_reference(request: Request) -> tuple[int, int] | None:
+    """The call and step our own action URLs carry (?call=..&step=..)."""
+    try:
+        return int(request.query_params["call"]), int(request.query_params["step"])
+    except (KeyError, ValueError):
+        return None
+
+
 def _forbidden() -> Response:
     return PlainTextResponse("forbidden", status_code=403)
 
@@ -108,10 +124,7 @@ async def voice_webhook(request: Request) -> Response:
     if form is None:
         return _forbidden()
     service: Service = request.app.state.runtime.service
-    try:
-        caller = normalize_phone(form.get("From", ""))
-    except ValueError:
-        caller = ""
+    caller = _phone(form, "From")
     with service.tx() as session:
         decision = calls.incoming_call(service, session, sid=form.get("CallSid", ""), caller=caller)
     return _ring_or_say(request, decision)
@@ -123,10 +136,10 @@ async def voice_dial(request: Request) -> Response:
     if form is None:
         return _forbidden()
     service: Service = request.app.state.runtime.service
-    try:
-        call_id, step = int(request.query_params["call"]), int(request.query_params["step"])
-    except (KeyError, ValueError):
+    reference = _call_reference(request)
+    if reference is None:
         return PlainTextResponse("bad call reference", status_code=400)
+    call_id, step = reference
     duration = form.get("DialCallDuration")
     with service.tx() as session:
         decision = calls.dial_result(service, session, call_id=call_id, step=step,
@@ -145,10 +158,10 @@ async def voice_whisper(request: Request) -> Response:
     if form is None:
         return _forbidden()
     service: Service = request.app.state.runtime.service
-    try:
-        call_id, step = int(request.query_params["call"]), int(request.query_params["step"])
-    except (KeyError, ValueError):
+    reference = _call_reference(request)
+    if reference is None:
         return PlainTextResponse("bad call reference", status_code=400)
+    call_id, step = reference
     with service.tx() as session:
         whisper = calls.whisper(service, session, call_id=call_id, step=step)
     response = VoiceResponse()
@@ -165,10 +178,7 @@ async def voice_gather(request: Request) -> Response:
     service: Service = request.app.state.runtime.service
     ref = request.query_params.get("ref", "")
     response = VoiceResponse()
-    try:
-        called = normalize_phone(form.get("To", ""))
-    except ValueError:
-        called = ""
+    called = _phone(form, "To")
     with service.tx() as session:
         people = by_phone(session, phone=called) if called else []
         person = next((p for p in people if not p.is_staff), people[0] if people else None)
@@ -185,9 +195,8 @@ def sms_dispatcher(service: Service):
     """Handle a stored inbound SMS."""
 
     async def dispatch(form: dict) -> bool:
-        try:
-            sender = normalize_phone(form.get("From", ""))
-        except ValueError:
+        sender = _phone(form, "From")
+        if not sender:
             return True  # no number we could ever answer: nothing to do
         sid = form.get("MessageSid") or form.get("SmsSid")
         inc = Incoming(source_key=f"sms:{sid}", channel="sms", address=sender, text=form.get("Body", ""))
