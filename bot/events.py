@@ -19,4 +19,3 @@ class Incoming:
     # telegram: the data of the first button under the message answered ("take:12"), if it had one
     reply_to_button: str | None = None
     language_code: str | None = None
-    first_name: str | None = None

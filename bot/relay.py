@@ -127,7 +127,6 @@ def from_person(service: Service, session: Session, person: Person, inc: Incomin
         relay(service, session, r.responsible, msg, conv, person)
         if r.backup is not None:
             msg.escalate_at = now + service.settings.escalation_after
-            service.on_timer()
     else:
         waiting = r.primary or r.secondary
         msg.waiting_for = waiting.id if waiting else None

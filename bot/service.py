@@ -21,8 +21,6 @@ class Service:
     clock: Clock = system_now
     # Called after a transaction queued something to send, so the outbox sender wakes at once.
     kick_outbox: Callable[[], None] = field(default=lambda: None)
-    # Called when escalations or other timers were armed, so the scheduler can plan them.
-    on_timer: Callable[[], None] = field(default=lambda: None)
 
     def tx(self) -> AbstractContextManager[Session]:
         return transaction(self.engine)

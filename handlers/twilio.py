@@ -56,6 +56,11 @@ def _phone(form: dict, field: str) -> str:
         return ""
 
 
+def _seconds(value: str | None) -> int | None:
+    """A duration field (DialCallDuration, CallDuration): whole seconds, or None when absent or odd."""
+    return int(value) if value and value.isdigit() else None
+
+
 def _call_reference(request: Request) -> tuple[int, int] | None:
     """The call and step our own action URLs carry (?call=..&step=..)."""
     try:
@@ -144,7 +149,7 @@ async def voice_dial(request: Request) -> Response:
     with service.tx() as session:
         decision = calls.dial_result(service, session, call_id=call_id, step=step,
                                      status=form.get("DialCallStatus", ""),
-                                     duration=int(duration) if duration and duration.isdigit() else None)
+                                     duration=_seconds(duration))
     if decision is None:
         response = VoiceResponse()
         response.hangup()
@@ -218,7 +223,7 @@ def status_dispatcher(service: Service):
             elif form.get("CallSid"):
                 duration = form.get("CallDuration")
                 calls.call_ended(service, session, sid=form["CallSid"],
-                                 duration=int(duration) if duration and duration.isdigit() else None)
+                                 duration=_seconds(duration))
         service.kick_outbox()
         return True
 

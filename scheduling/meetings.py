@@ -98,7 +98,6 @@ def add_meeting(
         due = max(at - timedelta(seconds=offset), now)
         session.add(MeetingReminder(meeting_id=meeting.id, offset_seconds=offset, due_at=due))
     session.flush()
-    service.on_timer()
     return meeting
 
 

@@ -115,7 +115,6 @@ def add_plan(
     session.add(plan)
     session.flush()
     plan_occurrences(session, plan, through=today + timedelta(days=1), tz=tz)
-    service.on_timer()
     return plan
 
 
