@@ -23,7 +23,7 @@ from handlers import telegram as telegram_handlers
 from handlers import twilio as twilio_handlers
 from handlers import web
 from handlers.intake import Intake, poll_telegram, telegram_dispatcher
-from models import kv
+from models import inbound, kv
 from models.conversations import escalation_count
 from models.outbox import backlog, outbox_gauges
 from scheduling.jobs import rebuild as rebuild_schedules
@@ -145,26 +145,37 @@ class Runtime:
         with self.service.tx() as session:
             gauges = outbox_gauges(session, self.service.now())
             escalated = escalation_count(session)
+            stuck = inbound.stuck_count(session)
         return {
             "messages_in_total": ("counter", "Inbound items handled (updates, SMS, status callbacks).",
                                   self.intake.handled),
             "messages_out_total": ("counter", "Sends accepted by Telegram or Twilio.", self.sender.sent),
             "send_retries_total": ("counter", "Sends that failed and will be retried.", self.sender.retried),
             "send_failures_total": ("counter", "Sends given up for good.", self.sender.failed),
+            "sends_found_total": ("counter", "Sends found at Twilio after a kill or timeout, so not repeated.",
+                                  self.sender.found),
             "escalations_total": ("counter", "Messages escalated to the second worker (all time).", escalated),
             "outbox_backlog": ("gauge", "Sends waiting or in flight.", gauges["backlog"]),
             "outbox_oldest_age_seconds": ("gauge", "Age of the oldest waiting send.", gauges["oldest_age"]),
+            "inbound_stuck": ("gauge", "Inbound items that failed 5 times and are now tried every 10 minutes.",
+                              stuck),
             "scheduler_leader": ("gauge", "1 if this process runs the scheduler.", int(self.lease.held)),
         }
 
-    def status(self) -> dict:
-        with self.service.tx() as session:
-            pending = backlog(session)
+    def status(self, database: bool = True) -> dict:
+        """What /healthz shows besides the database; without a database, what needs one is unknown (None)."""
+        pending = stuck = None
+        if database:
+            with self.service.tx() as session:
+                pending = backlog(session)
+                stuck = inbound.stuck_count(session)
         return {
             "telegram": self.telegram_state,
             "twilio": "on" if self.service.settings.twilio_enabled else "off",
             "scheduler": ("leader" if self.lease.held else "standby") if self.scheduler.running else "stopped",
             "outbox_backlog": pending,
+            # Stored inbound items that keep failing: still tried, every 10 minutes, but someone should look.
+            "inbound_stuck": stuck,
             "sandbox": self.sandbox is not None,
         }
 

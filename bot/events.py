@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -19,3 +20,5 @@ class Incoming:
     # telegram: the data of the first button under the message answered ("take:12"), if it had one
     reply_to_button: str | None = None
     language_code: str | None = None
+    # When the person wrote it, by the channel's clock (Telegram's date, the SMS webhook's arrival); None: now
+    sent_at: datetime | None = None

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
+from datetime import timedelta
+
 from sqlmodel import Session
 
 from bot import invites, language, texts
@@ -9,7 +14,38 @@ from bot.events import Incoming
 from bot.i18n import Lang
 from bot.relay import lang, reply
 from bot.service import Service
+from models import auth as attempt_store
 from models.people import Person, Role, by_invite, by_telegram_user
+
+log = logging.getLogger(__name__)
+
+# A code is 8 of 31 symbols: guessable, given time. This many wrong codes from one Telegram account within
+# START_WINDOW and it may try no more (not even the right code) until fewer than that many fall within the
+# last START_WINDOW. Refused tries are not counted, so it may try again an hour after its last wrong code
+# at the latest; a right code does not reset the count (else one's own code could be sent between guesses).
+START_MAX_FAILURES = 5
+START_WINDOW = timedelta(hours=1)
+
+
+def _attempt_key(service: Service, user_id: int) -> str:
+    """Where a Telegram account's /start attempts are counted: the dashboard's login_attempt table, under
+    a key no login can produce (logins are counted under lower-cased addresses; this has capitals). The
+    account id is kept only as a keyed hash."""
+    digest = hmac.new(service.settings.secret_key.encode(), f"start:{user_id}".encode(), hashlib.sha256)
+    return f"Telegram /start {digest.hexdigest()[:32]}"
+
+
+def _locked(service: Service, session: Session, key: str) -> bool:
+    since = service.now() - START_WINDOW
+    return len(attempt_store.recent_failures(session, email=key, since=since)) >= START_MAX_FAILURES
+
+
+def _failed(service: Service, session: Session, key: str) -> None:
+    attempt_store.add_attempt(session, email=key, at=service.now(), ok=False)
+    session.flush()
+    if _locked(service, session, key):
+        log.warning("/start: %d wrong invite codes from one Telegram account within %s; it is refused for now",
+                    START_MAX_FAILURES, START_WINDOW)
 
 
 def greeting(L: Lang, person: Person) -> str:
@@ -40,15 +76,24 @@ def start(service: Service, session: Session, inc: Incoming, code: str) -> None:
         else:
             reply(service, session, inc, texts.intro(lang(service, None, inc.language_code)))
         return
-    target = by_invite(session, invite_hash=invites.code_hash(code, service.settings.secret_key))
     L = lang(service, current, inc.language_code)
+    key = _attempt_key(service, inc.user_id)
+    if _locked(service, session, key):
+        # Refused before the code is looked at: a right code links nothing now either.
+        reply(service, session, inc, L._(
+            "For mange forsøk med feil kode. Prøv igjen om en time."
+        ))
+        return
+    target = by_invite(session, invite_hash=invites.code_hash(code, service.settings.secret_key))
     if target is None:
+        _failed(service, session, key)
         reply(service, session, inc, L._(
             "Den koden kjenner jeg ikke igjen. Sjekk at du har skrevet den riktig, eller be kontaktpersonen "
             "din om en ny kode."
         ))
         return
     if target.invite_used_at is not None and target.telegram_user_id != inc.user_id:
+        _failed(service, session, key)
         reply(service, session, inc, L._(
             "Den koden er allerede brukt. Be kontaktpersonen din om en ny kode."
         ))

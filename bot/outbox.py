@@ -1,7 +1,11 @@
 """Queue sends in the caller's transaction; a sender loop delivers them with retries.
 
-A row is claimed with a lease before it is sent. If the process dies mid-send, the lease runs out and
-another sender takes the row again: at most one duplicate, and only for a send that was in flight.
+A row is claimed with a lease and the name of the claiming process before it is sent. If the process dies,
+its rows are taken again: at once by a restarted process on the same machine (it sees the holder is gone),
+otherwise when the lease runs out. What the dead process may have sent already:
+- SMS and calls: before trying again, the sender asks Twilio for what went to that number since the first
+  try; a match whose id no row has yet is the lost send, recorded instead of sent twice.
+- Telegram cannot be asked. Its sends therefore go one at a time, so a kill repeats at most one message.
 """
 
 from __future__ import annotations
@@ -10,24 +14,32 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
+from bot.holder import dead_here, make_holder
 from bot.i18n import has_voice
 from bot.service import Service
 from bot.sms_text import split_sms, split_text, utf16_length
-from bot.transports.base import Button, Outgoing, Transport, TransportError
+from bot.transports.base import Button, Outgoing, Receipt, Transport, TransportError
 from bot.wake import idle
 from models import outbox as store
 from models.conversations import RelayLink
-from models.outbox import FAILED, PENDING, SENT, Outbox
+from models.outbox import FAILED, PENDING, SENDING, SENT, Outbox
 from models.people import Person
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
-MAX_LANES = 50  # sends under way at once, each to its own address
+RENEW_EVERY = LEASE.total_seconds() / 2  # seconds: a batch still being sent renews the lease of its rest
+MAX_LANES = 50  # lanes under way at once: one per phone number, and one for all of Telegram
+TELEGRAM_LANE = "telegram"
+# Telegram rows taken at a time: few, so a relay queued during a burst of wake-ups is next within a second.
+TELEGRAM_BATCH = 5
+# How far before a try a provider's record of it may be dated: the two clocks are not the same clock.
+LOOKUP_MARGIN = timedelta(seconds=60)
 TELEGRAM_TEXT_LIMIT = 4096
 MAX_ATTEMPTS = 12
 
@@ -106,13 +118,25 @@ def send_text(
     if target is None:
         return None
     chan, address = target
-    common = {"now": now, "person_id": person.id, "conversation_id": conversation_id, "message_id": message_id}
-    if chan == "sms":
+    return queue_text(session, key=key, channel=chan, address=address, text=text, now=now, person_id=person.id,
+                      buttons=buttons, conversation_id=conversation_id, message_id=message_id, copy=copy,
+                      reply_to=reply_to)
+
+
+def queue_text(
+    session: Session, *, key: str, channel: str, address: str, text: str | None, now: datetime,
+    person_id: int | None = None, buttons: tuple[tuple[Button, ...], ...] = (), conversation_id: int | None = None,
+    message_id: int | None = None, copy: dict | None = None, reply_to: str | None = None,
+) -> Outbox | None:
+    """Queue a text to an address in as many parts as the channel needs; the first part, or None if it was
+    queued before."""
+    common = {"now": now, "person_id": person_id, "conversation_id": conversation_id, "message_id": message_id}
+    if channel == "sms":
         # Buttons, copies and replies are Telegram things; an SMS carries the text alone, in parts that
         # each stay within one concatenated SMS.
         first = None
         for index, part in enumerate(split_sms(text or "")):
-            row = queue(session, key=key if index == 0 else f"{key}:{index}", channel=chan, address=address,
+            row = queue(session, key=key if index == 0 else f"{key}:{index}", channel=channel, address=address,
                         text=part, **common)
             first = first or row
         return first
@@ -121,7 +145,7 @@ def send_text(
     too_long = text is not None and utf16_length(text) > TELEGRAM_TEXT_LIMIT
     first = None
     for index, part in enumerate(split_text(text, TELEGRAM_TEXT_LIMIT, utf16_length) if too_long else [text]):
-        row = queue(session, key=key if index == 0 else f"{key}:{index}", channel=chan, address=address,
+        row = queue(session, key=key if index == 0 else f"{key}:{index}", channel=channel, address=address,
                     text=part, buttons=buttons if index == 0 else (), copy=copy if index == 0 else None,
                     reply_to=reply_to if index == 0 else None, **common)
         first = first or row
@@ -138,20 +162,36 @@ def to_outgoing(row: Outbox) -> Outgoing:
     )
 
 
+@dataclass(frozen=True)
+class Claimed:
+    row_id: int
+    channel: str
+    out: Outgoing
+    attempts: int
+    tried_at: datetime | None  # an earlier request went out at this time; its outcome is unknown
+
+
+def lane_of(channel: str, address: str) -> str:
+    """Telegram sends share one lane (a kill can then repeat at most one of them); a phone number has its own,
+    so a hung Twilio request holds up only its own recipient."""
+    return TELEGRAM_LANE if channel == "telegram" else address
+
+
 class Sender:
-    """Claims due rows and sends them; one send at a time per address keeps each chat's messages in order,
-    and addresses do not wait for each other."""
+    """Claims due rows and sends them; one send at a time per lane keeps each chat's messages in order,
+    and lanes do not wait for each other."""
 
     def __init__(self, service: Service, transports: dict[str, Transport], on_permanent=None):
         self.service = service
         self.transports = transports
         # Called in the same transaction when a row fails for good (another channel, tell the worker).
         self.on_permanent = on_permanent
+        self.holder = make_holder()
         self.wake = asyncio.Event()
         self.sent = 0
         self.retried = 0
         self.failed = 0
-        # One lane per address while it sends: a hung send (a Twilio timeout) holds up only its own recipient.
+        self.found = 0  # sends a dead process or a timed-out request had made, found at Twilio, not repeated
         self.lanes: dict[str, asyncio.Task] = {}
 
     def kick(self) -> None:
@@ -178,61 +218,113 @@ class Sender:
         return busy
 
     def start_lanes(self) -> bool:
-        """Claim due rows of addresses with no send under way and start sending them; True if any."""
-        self.lanes = {address: lane for address, lane in self.lanes.items() if not lane.done()}
+        """Claim due rows of lanes with no send under way and start sending them; True if any."""
+        self.lanes = {name: lane for name, lane in self.lanes.items() if not lane.done()}
         room = MAX_LANES - len(self.lanes)
         if room <= 0:
             return False
         with self.service.tx() as session:
-            rows = store.claim(session, now=self.service.now(), lease=LEASE, limit=room,
-                               skip_addresses=list(self.lanes))
-            claimed = [(row.id, row.channel, to_outgoing(row), row.attempts) for row in rows]
+            dead = [h for h in store.holders(session) if h and dead_here(h, self.holder)]
+            common = {"now": self.service.now(), "lease": LEASE, "holder": self.holder, "dead_holders": dead}
+            rows = store.claim(session, limit=room, skip_channels=[TELEGRAM_LANE],
+                               skip_addresses=[name for name in self.lanes if name != TELEGRAM_LANE], **common)
+            if TELEGRAM_LANE not in self.lanes:
+                rows += store.claim(session, limit=TELEGRAM_BATCH, channels=[TELEGRAM_LANE], **common)
+            claimed = [Claimed(row.id, row.channel, to_outgoing(row), row.attempts, row.tried_at) for row in rows]
+        if dead:
+            log.info("outbox: took over the rows of %s process(es) that died on this machine", len(dead))
         if not claimed:
             return False
-        by_address: dict[str, list] = defaultdict(list)
+        by_lane: dict[str, list[Claimed]] = defaultdict(list)
         for item in claimed:
-            by_address[item[2].address].append(item)
-        for address, items in by_address.items():
-            self.lanes[address] = asyncio.create_task(self._lane(items), name=f"outbox lane {len(self.lanes)}")
+            by_lane[lane_of(item.channel, item.out.address)].append(item)
+        for name, items in by_lane.items():
+            self.lanes[name] = asyncio.create_task(self._lane(items), name=f"outbox lane {len(self.lanes)}")
         return True
 
-    async def _lane(self, items: list) -> None:
+    async def _lane(self, items: list[Claimed]) -> None:
         try:
             await self._send_in_order(items)
         except Exception:
             log.exception("outbox lane failed")  # its rows are taken again when their lease runs out
         finally:
-            self.wake.set()  # later rows for this address may wait for it
+            self.wake.set()  # later rows for this lane may wait for it
 
-    async def _send_in_order(self, items: list) -> None:
-        for index, (row_id, channel, out, attempts) in enumerate(items):
-            ok = await self._send_one(row_id, channel, out, attempts)
-            if not ok:
-                # Keep the order in this chat: later rows wait for the failed one's retry.
+    async def _send_in_order(self, items: list[Claimed]) -> None:
+        stopped: set[str] = set()  # addresses whose row failed: their later rows wait for its retry
+        renew_at = asyncio.get_running_loop().time() + RENEW_EVERY
+        for index, item in enumerate(items):
+            if item.out.address in stopped:
+                continue
+            if asyncio.get_running_loop().time() >= renew_at:
+                # Slow sends: keep the rest of the batch ours, or another process would take it and send it too.
+                self._renew([i.row_id for i in items[index:]])
+                renew_at = asyncio.get_running_loop().time() + RENEW_EVERY
+            if await self._send_one(item):
+                continue
+            stopped.add(item.out.address)
+            later = [i.row_id for i in items[index + 1:] if i.out.address == item.out.address]
+            if later:
                 with self.service.tx() as session:
-                    for later_id, *_ in items[index + 1:]:
-                        later = session.get(Outbox, later_id)
-                        later.status, later.lease_until = PENDING, None
-                        later.attempts -= 1
-                        later.due_at = session.get(Outbox, row_id).due_at
-                return
+                    due = session.get(Outbox, item.row_id).due_at
+                    for later_id in later:
+                        row = session.get(Outbox, later_id)
+                        row.status, row.lease_until, row.due_at = PENDING, None, due
+                        row.attempts -= 1
 
-    async def _send_one(self, row_id: int, channel: str, out: Outgoing, attempts: int) -> bool:
-        transport = self.transports.get(channel)
+    def _renew(self, row_ids: list[int]) -> None:
+        with self.service.tx() as session:
+            for row_id in row_ids:
+                row = session.get(Outbox, row_id)
+                if row.status == SENDING and row.holder == self.holder:
+                    row.lease_until = self.service.now() + LEASE
+
+    async def _send_one(self, item: Claimed) -> bool:
+        transport = self.transports.get(item.channel)
         try:
             if transport is None:
-                raise TransportError(f"channel {channel} is not configured")
-            receipt = await transport.send(out)
+                raise TransportError(f"channel {item.channel} is not configured")
+            receipt = None
+            lookup = getattr(transport, "lookup", None)
+            if lookup is not None:
+                if item.tried_at is not None:
+                    receipt = await self._find(lookup, item)
+                if receipt is None:
+                    self._tried(item.row_id)
+            if receipt is None:
+                receipt = await transport.send(item.out)
         except TransportError as exc:
-            self._failed(row_id, exc, attempts)
+            self._failed(item.row_id, exc, item.attempts)
             return False
         except Exception as exc:  # a bug in a transport must not stop the loop; treat it as passing
-            log.exception("transport %s crashed", channel)
-            self._failed(row_id, TransportError(type(exc).__name__), attempts)
+            log.exception("transport %s crashed", item.channel)
+            self._failed(item.row_id, TransportError(type(exc).__name__), item.attempts)
             return False
+        self._sent(item.row_id, receipt)
+        return True
+
+    async def _find(self, lookup, item: Claimed) -> Receipt | None:
+        """The send an earlier request made, if the provider has it and no other row claims it."""
+        candidates = await lookup(item.out, item.tried_at - LOOKUP_MARGIN)
+        with self.service.tx() as session:
+            known = store.known_external_ids(session, candidates)
+        for external_id in candidates:
+            if external_id not in known:
+                log.info("outbox %s: an earlier request got through; recorded, not sent again", item.row_id)
+                self.found += 1
+                return Receipt(external_id)
+        return None
+
+    def _tried(self, row_id: int) -> None:
+        # The provider's clock is compared with this one, so it is the wall clock, not the service's.
+        with self.service.tx() as session:
+            session.get(Outbox, row_id).tried_at = datetime.now(UTC)
+
+    def _sent(self, row_id: int, receipt: Receipt) -> None:
         with self.service.tx() as session:
             row = session.get(Outbox, row_id)
             row.status, row.sent_at, row.external_id, row.error = SENT, self.service.now(), receipt.external_id, None
+            row.lease_until = None
             if row.conversation_id is not None and row.person_id is not None:
                 session.add(RelayLink(
                     worker_id=row.person_id, channel=row.channel, address=row.address,
@@ -240,7 +332,6 @@ class Sender:
                     message_id=row.message_id, created_at=self.service.now(),
                 ))
         self.sent += 1
-        return True
 
     def _failed(self, row_id: int, exc: TransportError, attempts: int) -> None:
         now = self.service.now()

@@ -5,7 +5,7 @@ record the service keeps by law; only the words people wrote go."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel, or_, select
@@ -13,7 +13,7 @@ from sqlmodel import Session, SQLModel, or_, select
 from bot.contactlog import record
 from bot.i18n import Lang
 from bot.service import Service
-from models import crypto
+from models import auth, crypto
 from models.contact_log import ContactLog
 from models.conversations import Conversation, Message, RelayLink
 from models.inbound import Inbound
@@ -23,11 +23,16 @@ from models.people import Person, Role
 ERASED = "[slettet]"
 
 
+ATTEMPTS_KEPT = timedelta(days=30)
+
+
 def purge_expired(service: Service) -> dict[str, int]:
     """Delete message texts older than TETTPA_RETENTION; keep who, when, how and which kind."""
     cutoff = service.now() - service.settings.retention
     with service.tx() as session:
         counts = _purge(session, cutoff, Lang("nb", service.settings.tz)._("[tekst slettet etter lagringstiden]"))
+        # Attempts only matter for the lock-outs (an hour at most); the addresses in them are staff's data.
+        counts["login_attempts"] = auth.drop_attempts(session, before=service.now() - ATTEMPTS_KEPT)
     return counts
 
 

@@ -15,7 +15,7 @@ from bot.acute import is_acute
 from bot.contactlog import record
 from bot.events import Incoming
 from bot.i18n import Lang, normalize_language
-from bot.outbox import address_of, queue, send_text
+from bot.outbox import address_of, queue, queue_text, send_text
 from bot.routing import next_back, route
 from bot.service import Service
 from bot.transports.base import Button
@@ -36,6 +36,8 @@ AUTO_REPLY_QUIET = timedelta(minutes=10)
 # flooding sender cannot bury a worker's chat (acute messages are always relayed).
 FLOOD_LIMIT = 10
 FLOOD_WINDOW = timedelta(minutes=1)
+# Telegram keeps an update for a day: a time of writing older than that (or in the future) is not believed.
+WRITTEN_MAX_AGE = timedelta(days=1)
 
 
 def lang(service: Service, person: Person | None, code: str | None = None) -> Lang:
@@ -71,8 +73,8 @@ def receive(service: Service, session: Session, inc: Incoming) -> None:
 
 
 def reply(service: Service, session: Session, inc: Incoming, text: str, suffix: str = "reply") -> None:
-    """Answer the sender of `inc` directly, on the channel it came by."""
-    queue(
+    """Answer the sender of `inc` directly, on the channel it came by (in parts, if it is long)."""
+    queue_text(
         session, key=f"{suffix}:{inc.source_key}", channel=inc.channel, address=inc.address, text=text,
         now=service.now(),
     )
@@ -89,9 +91,19 @@ def who(L: Lang, session: Session, person: Person) -> str:
     return person.name
 
 
+def written_at(inc: Incoming, now: datetime) -> datetime:
+    """When the person wrote it. After a restart the backlog is handled within seconds: counted by the time
+    of handling, a youth's messages from the last minutes would look like a flood and not be relayed, and
+    the log would say the wrong time (and maybe not "after hours")."""
+    if inc.sent_at is None or not now - WRITTEN_MAX_AGE <= inc.sent_at <= now:
+        return now
+    return inc.sent_at
+
+
 def from_person(service: Service, session: Session, person: Person, inc: Incoming) -> None:
     """A youth or parent wrote: log it, then relay it to whoever is responsible now."""
     now = service.now()
+    written = written_at(inc, now)
     youth = youth_of(session, person)
     conv = conversation_for(session, person_id=person.id, youth_id=youth.id)
     person.last_channel = inc.channel
@@ -101,16 +113,16 @@ def from_person(service: Service, session: Session, person: Person, inc: Incomin
     acute = is_acute(inc.text, service.settings.crisis_words)
     msg = Message(
         conversation_id=conv.id, direction="in", channel=inc.channel, source_key=inc.source_key,
-        text=inc.text, media=json.dumps(inc.media) if inc.media else None, acute=acute, created_at=now,
+        text=inc.text, media=json.dumps(inc.media) if inc.media else None, acute=acute, created_at=written,
     )
     session.add(msg)
     session.flush()
     record(
-        session, service.settings, at=now, youth_id=youth.id, party=person.role, channel=inc.channel,
+        session, service.settings, at=written, youth_id=youth.id, party=person.role, channel=inc.channel,
         direction="in", kind="message", text=describe(Lang("nb"), inc.text, inc.media), message_id=msg.id,
     )
     r = route(session, youth, now, service.settings.tz)
-    if not acute and flooding(session, conv, now):
+    if not acute and flooding(session, conv, written):
         flood_notice(service, session, person, r.responsible or r.primary, conv, inc, now)
         return
     if acute:

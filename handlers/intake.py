@@ -12,6 +12,7 @@ import json
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -52,7 +53,12 @@ def store_telegram(service: Service, updates: list[dict]) -> int:
 
 
 class Intake:
-    """Handles stored inbound items in order, each once; a failure leaves it to be tried again."""
+    """Handles stored inbound items in order, each once; a failure leaves it to be tried again.
+
+    A failed item is tried again after 2, 4, 8 and 16 s. After FAST_ATTEMPTS failures it is stuck: it is
+    tried every SLOW_RETRY (10 min) until it is handled, and /healthz and /metrics count it. Nothing is
+    ever given up: a stored message must not silently stop being handled.
+    """
 
     def __init__(self, service: Service):
         self.service = service
@@ -61,7 +67,8 @@ class Intake:
         self.wake = asyncio.Event()
         self.handled = 0
         # A failed item waits before its next attempt, so a passing fault does not use up all of them at once.
-        self.retry_at: dict[int, float] = {}
+        # Only this process's memory: what survives a restart is in the row (see inbound.slow_due).
+        self.retry_at: dict[int, datetime] = {}
 
     def kick(self) -> None:
         self.wake.set()
@@ -77,29 +84,45 @@ class Intake:
                 await idle(self.wake)
 
     async def run_once(self) -> bool:
-        clock = asyncio.get_running_loop().time()
-        self.retry_at = {k: v for k, v in self.retry_at.items() if v > clock}
+        now = self.service.now()
+        self.retry_at = {k: v for k, v in self.retry_at.items() if v > now}
         with self.service.tx() as session:
             # Only channels on in this process; another process (or a restart) handles the rest.
             items = [(i.id, i.source, i.payload, i.attempts) for i in inbound.pending(
-                session, sources=list(self.dispatchers), skip=list(self.retry_at))]
+                session, now=now, sources=list(self.dispatchers), skip=list(self.retry_at))]
         for item_id, source, payload, attempts in items:
             dispatcher = self.dispatchers[source]
+            stuck = attempts >= inbound.FAST_ATTEMPTS
             try:
                 ok = await dispatcher(json.loads(payload))
                 problem = None if ok else "handler failed"
             except Exception as exc:
-                log.exception("inbound %s (%s) failed", item_id, source)
+                # Only the item's id, channel and the kind of error: never a text or a number.
+                if stuck:
+                    log.warning("stuck inbound %s (%s) failed again (%s, attempt %d)", item_id, source,
+                                type(exc).__name__, attempts + 1)
+                else:
+                    log.exception("inbound %s (%s) failed", item_id, source)
                 ok, problem = False, type(exc).__name__
             with self.service.tx() as session:
                 row = session.get(Inbound, item_id)
                 if ok:
                     row.processed_at = self.service.now()
                     self.handled += 1
+                    if stuck:
+                        log.info("stuck inbound %s (%s) handled after %d attempts", item_id, source, attempts + 1)
                 else:
                     row.attempts += 1
                     row.error = problem
-                    self.retry_at[item_id] = clock + 2.0 ** (attempts + 1)  # 2, 4, 8, 16 s, then given up
+                    if row.attempts < inbound.FAST_ATTEMPTS:
+                        delay = timedelta(seconds=2 ** row.attempts)  # 2, 4, 8, 16 s
+                    else:
+                        delay = inbound.SLOW_RETRY
+                        if row.attempts == inbound.FAST_ATTEMPTS:
+                            log.error("inbound %s (%s) failed %d times (%s); trying it every %d min until it "
+                                      "is handled", item_id, source, row.attempts, problem,
+                                      int(inbound.SLOW_RETRY.total_seconds() // 60))
+                    self.retry_at[item_id] = self.service.now() + delay
             # Handling is synchronous: between items, let sends record what they sent and webhooks answer.
             await asyncio.sleep(0)
         return bool(items)

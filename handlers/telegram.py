@@ -40,7 +40,7 @@ def incoming(update: Update) -> Incoming:
         text=message.text or message.caption, media=media,
         reply_to=str(message.reply_to_message.message_id) if message.reply_to_message else None,
         reply_to_button=_first_button(message.reply_to_message),
-        language_code=user.language_code,
+        language_code=user.language_code, sent_at=message.date,
     )
 
 

@@ -5,6 +5,7 @@ a proxy in front of us shows in the request."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -24,6 +25,7 @@ from models.people import by_phone
 
 MAX_FORM_BYTES = 64_000
 TWIML = "application/xml"
+RECEIVED_AT = "_tettpa_received_at"  # added to a stored SMS form; no Twilio parameter starts with "_"
 
 
 def _twiml(response) -> Response:
@@ -84,7 +86,9 @@ async def sms_webhook(request: Request) -> Response:
     runtime = request.app.state.runtime
     service = runtime.service
     with service.tx() as session:
-        inbound.store(session, source="sms", key=f"sms:{sid}", payload=json.dumps(form), now=service.now())
+        # The arrival time goes with the form: it is when the person wrote, however late it is handled.
+        payload = json.dumps({**form, RECEIVED_AT: service.now().isoformat()})
+        inbound.store(session, source="sms", key=f"sms:{sid}", payload=payload, now=service.now())
     runtime.intake.kick()
     return _twiml(MessagingResponse())
 
@@ -196,6 +200,13 @@ async def voice_gather(request: Request) -> Response:
     return _twiml(response)
 
 
+def _received_at(form: dict) -> datetime | None:
+    try:
+        return datetime.fromisoformat(form[RECEIVED_AT])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def sms_dispatcher(service: Service):
     """Handle a stored inbound SMS."""
 
@@ -204,7 +215,8 @@ def sms_dispatcher(service: Service):
         if not sender:
             return True  # no number we could ever answer: nothing to do
         sid = form.get("MessageSid") or form.get("SmsSid")
-        inc = Incoming(source_key=f"sms:{sid}", channel="sms", address=sender, text=form.get("Body", ""))
+        inc = Incoming(source_key=f"sms:{sid}", channel="sms", address=sender, text=form.get("Body", ""),
+                       sent_at=_received_at(form))
         with service.tx() as session:
             receive_sms(service, session, inc)
         return True

@@ -19,7 +19,8 @@ async def healthz(request: Request) -> Response:
     """200 while the database answers, 503 otherwise, with what else is known."""
     runtime = request.app.state.runtime
     ok = ping(runtime.service.engine)
-    body = {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "down", **runtime.status()}
+    body = {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "down",
+            **runtime.status(database=ok)}
     return JSONResponse(body, status_code=200 if ok else 503)
 
 

@@ -72,6 +72,11 @@ def add_attempt(session: Session, *, email: str, at: datetime, ok: bool) -> None
     session.add(LoginAttempt(email=email, at=at, ok=ok))
 
 
+def drop_attempts(session: Session, *, before: datetime) -> int:
+    """Forget login (and /start) attempts older than `before`; how many."""
+    return session.execute(delete(LoginAttempt).where(LoginAttempt.at < before)).rowcount
+
+
 def recent_failures(session: Session, *, email: str, since: datetime) -> list[datetime]:
     """Failed attempts for the address since `since` and after its last successful login, oldest first."""
     last_ok = session.exec(

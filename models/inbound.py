@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.crypto import EncryptedText
 from models.types import UTCDateTime
+
+# An item that failed this many times is "stuck": no longer tried within seconds, but every SLOW_RETRY,
+# until it is handled. It is never given up: a stored message must not silently stop being handled.
+FAST_ATTEMPTS = 5
+SLOW_RETRY = timedelta(minutes=10)
 
 
 class Inbound(SQLModel, table=True):
@@ -34,17 +40,38 @@ def store(session: Session, *, source: str, key: str, payload: str, now: datetim
     return True
 
 
-def pending(session: Session, *, limit: int = 50, max_attempts: int = 5, sources: list[str] | None = None,
+def slow_due(received_at: datetime, attempts: int) -> datetime:
+    """When a stuck item may be tried again, from what the row holds: its n-th slow attempt is due
+    n * SLOW_RETRY after it came in. This holds across restarts and processes; it allows at most one
+    attempt per SLOW_RETRY since the item came in (plus the fast ones), so a long outage does not end in
+    a burst of attempts. (Within one process the intake also waits SLOW_RETRY after each failure.)"""
+    return received_at + SLOW_RETRY * (attempts - FAST_ATTEMPTS + 1)
+
+
+def pending(session: Session, *, now: datetime, limit: int = 50, sources: list[str] | None = None,
             skip: list[int] | None = None) -> list[Inbound]:
-    """Unhandled items, oldest first: only of `sources` (those this process can handle now), not `skip`."""
-    query = (
-        select(Inbound)
-        .where(Inbound.processed_at.is_(None), Inbound.attempts < max_attempts)
-        .order_by(Inbound.id)
-        .limit(limit)
-    )
+    """Unhandled items due now, oldest first: those not yet stuck, and stuck ones whose slow retry is due
+    (see slow_due). Only of `sources` (those this process can handle now), not `skip`."""
+    unhandled = [Inbound.processed_at.is_(None)]
     if sources is not None:
-        query = query.where(Inbound.source.in_(sources))
+        unhandled.append(Inbound.source.in_(sources))
     if skip:
-        query = query.where(Inbound.id.not_in(skip))
-    return list(session.exec(query))
+        unhandled.append(Inbound.id.not_in(skip))
+    fresh = list(session.exec(select(Inbound.id).where(*unhandled, Inbound.attempts < FAST_ATTEMPTS)
+                              .order_by(Inbound.id).limit(limit)))
+    # Stuck items are few (each is a fault someone has to look at); which are due is decided here, not
+    # in SQL, so that SQLite and PostgreSQL need no date arithmetic of their own.
+    stuck = session.exec(select(Inbound.id, Inbound.received_at, Inbound.attempts)
+                         .where(*unhandled, Inbound.attempts >= FAST_ATTEMPTS,
+                                Inbound.received_at <= now - SLOW_RETRY)).all()
+    due = [item_id for item_id, received_at, attempts in stuck if slow_due(received_at, attempts) <= now]
+    ids = sorted(fresh + due)[:limit]
+    if not ids:
+        return []
+    return list(session.exec(select(Inbound).where(Inbound.id.in_(ids)).order_by(Inbound.id)))
+
+
+def stuck_count(session: Session) -> int:
+    """Unhandled items that failed FAST_ATTEMPTS times or more (retried every SLOW_RETRY)."""
+    return session.exec(select(func.count()).select_from(Inbound).where(
+        Inbound.processed_at.is_(None), Inbound.attempts >= FAST_ATTEMPTS)).one()

@@ -25,9 +25,17 @@ class Outbox(SQLModel, table=True):
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
     message_id: int | None = Field(default=None, foreign_key="message.id")
     status: str = Field(default=PENDING, index=True)
+    # Wake-ups go out in bursts (hundreds at 07:00); a bulk row yields to any other row that is due, so a
+    # youth's message to a worker does not wait behind the burst.
+    bulk: bool = False
     attempts: int = 0
     due_at: datetime = Field(sa_type=UTCDateTime, index=True)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The process that claimed it (bot.holder): a restarted process on the same machine sees that it died.
+    holder: str | None = None
+    # When a request for it last went out. Set before a Twilio request, so a retry after a kill or a timeout
+    # first asks Twilio whether that request got through (Telegram cannot be asked, see bot/outbox.py).
+    tried_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     external_id: str | None = Field(default=None, index=True)
@@ -46,28 +54,48 @@ def enqueue(session: Session, *, key: str, now: datetime, **fields) -> Outbox | 
     return row
 
 
-def claim(session: Session, *, now: datetime, lease: timedelta, limit: int = 20,
-          skip_addresses: list[str] | None = None) -> list[Outbox]:
-    """Take due rows for sending; a row whose lease ran out (its sender died) is taken again. Rows for
-    `skip_addresses` (a send to them is under way here) wait, so each address gets its messages in order."""
+def claim(session: Session, *, now: datetime, lease: timedelta, holder: str, limit: int = 20,
+          skip_addresses: list[str] | None = None, skip_channels: list[str] | None = None,
+          channels: list[str] | None = None, dead_holders: list[str] | None = None) -> list[Outbox]:
+    """Take due rows for sending. A row whose sender died is taken again: when its lease ran out, or at once
+    when its holder is among `dead_holders`. Rows for `skip_addresses` (a send to them is under way here)
+    wait, so each address gets its messages in order; so do rows of `skip_channels`. With `channels`, only
+    rows of those channels are taken."""
+    orphaned = (Outbox.status == SENDING) & (Outbox.lease_until < now)
+    if dead_holders:
+        orphaned = orphaned | ((Outbox.status == SENDING) & Outbox.holder.in_(dead_holders))
     query = (
         select(Outbox)
-        .where(
-            Outbox.due_at <= now,
-            or_(Outbox.status == PENDING, (Outbox.status == SENDING) & (Outbox.lease_until < now)),
-        )
-        .order_by(Outbox.due_at, Outbox.id)
+        .where(Outbox.due_at <= now, or_(Outbox.status == PENDING, orphaned))
+        .order_by(Outbox.bulk, Outbox.due_at, Outbox.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     if skip_addresses:
         query = query.where(Outbox.address.not_in(skip_addresses))
+    if skip_channels:
+        query = query.where(Outbox.channel.not_in(skip_channels))
+    if channels:
+        query = query.where(Outbox.channel.in_(channels))
     rows = list(session.exec(query))
     for row in rows:
         row.status = SENDING
         row.lease_until = now + lease
+        row.holder = holder
         row.attempts += 1
     return rows
+
+
+def holders(session: Session) -> list[str]:
+    """The processes holding rows being sent now."""
+    return list(session.exec(select(Outbox.holder).where(Outbox.status == SENDING).distinct()).all())
+
+
+def known_external_ids(session: Session, ids: list[str]) -> set[str]:
+    """Which of these provider ids already belong to a row (so a lookup cannot claim another row's send)."""
+    if not ids:
+        return set()
+    return set(session.exec(select(Outbox.external_id).where(Outbox.external_id.in_(ids))).all())
 
 
 def backlog(session: Session) -> int:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.holder import dead_here, make_holder
 from bot.service import Service
 from models import lease
 
@@ -35,8 +33,8 @@ class SchedulerLease:
         self.on_acquire = on_acquire
         self.ttl = ttl
         self.renew = renew
-        # host:pid:nonce, so a restarted process on the same host can see that the old holder is dead.
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # machine:pid:nonce, so a restarted process on the same machine can see that the old holder is dead.
+        self.holder = make_holder()
         self.held = False
 
     def tick(self) -> bool:
@@ -46,7 +44,7 @@ class SchedulerLease:
                 held = lease.acquire(session, name=NAME, holder=self.holder, now=self.service.now(), ttl=self.ttl)
                 if not held:
                     current = session.get(lease.Lease, NAME)
-                    if current is not None and _dead_here(current.holder):
+                    if current is not None and dead_here(current.holder, self.holder):
                         # A holder killed on this very host needs no TTL to be declared dead.
                         current.expires_at = self.service.now() - timedelta(seconds=1)
                         session.flush()
@@ -76,17 +74,3 @@ class SchedulerLease:
                 lease.release(session, name=NAME, holder=self.holder)
             self.held = False
 
-
-def _dead_here(holder: str) -> bool:
-    """True when the holder ran on this host and its process no longer exists."""
-    host, _, rest = holder.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False

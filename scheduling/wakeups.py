@@ -327,7 +327,7 @@ class _Batch:
             gather=f"wake:{w.id}:call" if channel == "call" else None,
         )
         if row is not None:
-            row.due_at = slot
+            row.due_at, row.bulk = slot, True
         return slot
 
     def log(self, w: Wakeup, youth: Person, channel: str, direction: str, text: str) -> None:

@@ -1,6 +1,7 @@
 """Faults outside the service, end to end through `tettpa serve`: Telegram and Twilio answering 429, 500,
 too late, or dropping the connection delay a message but never lose it, and never send it twice (except a
-send the provider took while the service had already given up waiting: the in-flight rule). A permanent
+Telegram message Telegram took while the service had already given up waiting: the in-flight rule; Twilio
+is asked what it took before an SMS or a call is tried again). A permanent
 error (a youth blocked the bot, a bad or opted-out number) is not retried: the message goes by the other
 channel where there is one, and the worker is told."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 from tests.reliability import deployment, link, outside, roster_of, sms, texts, wait_until
@@ -169,6 +171,18 @@ def test_it_delays_but_never_loses_or_repeats_an_sms_when_twilio_fails(service, 
     wait_until(lambda: sms_count(world, SIRI_PHONE, "svar til Siri"), 30, "the answer at Siri")
     service.settle(30)
     assert sms_count(world, SIRI_PHONE, "svar til Siri") == 1
+
+
+def test_it_does_not_send_an_sms_twice_that_twilio_took_after_the_service_stopped_waiting(service, world):
+    """Twilio answers only after the transport gave up (a slow success): the retry first asks Twilio what
+    went to Per, finds the SMS and records it instead of sending it a second time."""
+    world.tw.fail_next("Messages", status=200, delay=TWILIO_TIMEOUT + 1)
+    assert sms(service, world, SIRI_PHONE, "sakte men sikkert").status_code == 200
+    wait_until(lambda: sms_count(world, PER_PHONE, "sakte men sikkert"), 60, "Siri's SMS at Per")
+    service.settle(60)
+    time.sleep(1.0)
+    assert sms_count(world, PER_PHONE, "sakte men sikkert") == 1
+    assert "tettpa_sends_found_total 1" in httpx.get(f"{service.url}/metrics", timeout=5).text
 
 
 def test_it_answers_by_sms_when_a_youth_has_blocked_the_bot_and_tells_the_worker(service, world):

@@ -40,9 +40,9 @@ async def test_it_hands_the_scheduler_over_when_the_holder_stops_renewing(servic
 
 
 async def test_it_takes_over_at_once_from_a_dead_process_on_the_same_host(service):
-    import socket
+    from bot.holder import _machine
     first, s1 = _lease(service)
-    first.holder = f"{socket.gethostname()}:999999:dead"
+    first.holder = f"{_machine()}:999999999:dead"  # no process has that pid
     assert first.tick()
     second, s2 = _lease(service)
     assert second.tick()

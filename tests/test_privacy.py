@@ -103,3 +103,18 @@ async def test_it_writes_no_text_phone_or_token_to_the_logs(service, caplog, clo
 def test_it_keeps_retention_from_settings():
     from tests.conftest import make_settings
     assert make_settings("sqlite://", retention="30d").retention == timedelta(days=30)
+
+
+async def test_it_forgets_login_and_start_attempts_after_thirty_days(service, clock):
+    from models import auth
+
+    with service.tx() as session:
+        auth.add_attempt(session, email="kari@ot.example", at=service.now(), ok=False)
+    clock.advance(days=29)
+    with service.tx() as session:
+        auth.add_attempt(session, email="kari@ot.example", at=service.now(), ok=True)
+    clock.advance(days=2)
+
+    assert privacy.purge_expired(service)["login_attempts"] == 1
+    with service.tx() as session:
+        assert [a.ok for a in session.exec(select(auth.LoginAttempt))] == [True]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 from sqlmodel import select
 
@@ -163,3 +164,49 @@ async def test_it_rate_limits_a_flooding_sender_without_affecting_others(service
     assert sum("mange meldinger" in (o.text or "") for o in sent.to(YOUTH_TG)) == 1
     with service.tx() as session:
         assert len(json.loads(export(session, service.settings, fmt="json"))["entries"]) >= 32  # all kept
+
+
+async def test_it_answers_a_sender_with_a_long_text_in_parts_on_either_channel(service):
+    from bot.events import Incoming
+    from bot.relay import reply
+
+    long = "Dette er et langt svar. " * 250  # 6,000 characters: more than Telegram takes in one message
+    with service.tx() as session:
+        reply(service, session, Incoming(source_key="tg:1", channel="telegram", address="700"), long)
+        reply(service, session, Incoming(source_key="sms:SM1", channel="sms", address="+4741234567"), long)
+    sent = await deliver(service)
+
+    telegram, sms = sent.to("700"), sent.to("+4741234567")
+    assert len(telegram) == 2 and all(len(o.text) <= 4096 for o in telegram)
+    assert len(sms) > 1
+    assert " ".join(o.text for o in telegram).split() == long.split()
+
+
+async def test_it_relays_what_a_youth_wrote_during_an_outage_and_logs_when_he_wrote_it(service, clock):
+    """Twelve messages over twelve minutes while the service was down, handled in one go after the restart:
+    not a flood (they were written a minute apart), and the log says when each was written."""
+    from dataclasses import replace
+
+    cast(service)
+    start = service.now() - timedelta(minutes=12)
+    for i in range(12):
+        writes(service, replace(tg(YOUTH_TG, f"under bruddet {i}"), sent_at=start + timedelta(minutes=i)))
+    sent = await deliver(service)
+
+    relayed = [o.text for o in sent.to(PRIMARY_TG)]
+    assert sum("under bruddet" in t for t in relayed) == 12
+    assert not any("mange meldinger" in t for t in relayed)
+    with service.tx() as session:
+        entries = json.loads(export(session, service.settings, fmt="json"))["entries"]
+    times = [datetime.fromisoformat(e["at"]) for e in entries if "under bruddet" in (e["text"] or "")]
+    assert times[0] == start and times[-1] == start + timedelta(minutes=11)
+
+
+async def test_it_does_not_believe_a_time_of_writing_in_the_future(service):
+    from dataclasses import replace
+
+    cast(service)
+    writes(service, replace(tg(YOUTH_TG, "fra framtiden"), sent_at=service.now() + timedelta(hours=3)))
+    with service.tx() as session:
+        entries = json.loads(export(session, service.settings, fmt="json"))["entries"]
+    assert datetime.fromisoformat(entries[-1]["at"]) == service.now()

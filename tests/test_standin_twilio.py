@@ -423,9 +423,40 @@ def test_it_records_but_tolerates_schema_slips_when_not_strict():
     assert len(lenient.violations) == 2
 
 
+def test_it_lists_messages_newest_first_filtered_by_to_and_from(standin, client):
+    for body in ("første", "andre"):
+        client.messages.create(to=YOUTH, from_=SERVICE_NUMBER, body=body)
+    client.messages.create(to="+4791111111", from_=SERVICE_NUMBER, body="til en annen")
+
+    listed = client.messages.list(to=YOUTH, from_=SERVICE_NUMBER, limit=20)
+    paged = client.messages.list(to=YOUTH, page_size=1)
+
+    assert [m.body for m in listed] == ["andre", "første"]
+    assert [m.body for m in paged] == ["andre", "første"]  # followed next_page_uri
+    assert standin.violations == []
+
+
+def test_it_lists_calls_to_a_number(standin, client):
+    client.calls.create(to=YOUTH, from_=SERVICE_NUMBER, twiml="<Response><Say>Hei</Say></Response>")
+
+    assert [c.to for c in client.calls.list(to=YOUTH, from_=SERVICE_NUMBER, limit=5)] == [YOUTH]
+    assert client.calls.list(to="+4791111111", limit=5) == []
+    assert standin.violations == []
+
+
+def test_it_refuses_an_unknown_list_filter(standin, server):
+    response = httpx.get(
+        api_url(server.url, standin, "Messages.json"), params={"Body": "x"},
+        auth=(standin.account_sid, standin.auth_token),
+    )
+
+    assert response.status_code == 400
+    assert "Unknown parameter 'Body'" in standin.violations[0]
+
+
 def test_it_records_use_of_an_operation_it_does_not_implement(standin, server):
     response = httpx.get(
-        api_url(server.url, standin, "Messages.json"), auth=(standin.account_sid, standin.auth_token)
+        api_url(server.url, standin, "Messages/SM123/Media.json"), auth=(standin.account_sid, standin.auth_token)
     )
 
     assert response.status_code == 405

@@ -13,7 +13,7 @@ from models.db import make_engine
 
 def _app(engine, **runtime):
     app = Starlette(routes=web.routes)
-    app.state.runtime = SimpleNamespace(service=SimpleNamespace(engine=engine), status=lambda: {}, **runtime)
+    app.state.runtime = SimpleNamespace(service=SimpleNamespace(engine=engine), status=lambda database: {}, **runtime)
     return app
 
 
@@ -21,6 +21,18 @@ def test_it_reports_503_when_the_database_does_not_answer():
     engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
     response = TestClient(_app(engine)).get("/healthz")
     assert response.status_code == 503 and response.json()["database"] == "down"
+
+
+def test_it_reports_503_not_500_from_a_real_runtime_when_the_database_does_not_answer():
+    from bot.app import Runtime, create_app
+    from bot.service import Service
+    from tests.conftest import make_settings
+
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
+    runtime = Runtime(Service(settings=make_settings(url), engine=make_engine(url)))
+    response = TestClient(create_app(runtime)).get("/healthz")  # no lifespan: the service is not started
+    assert response.status_code == 503
+    assert response.json()["database"] == "down" and response.json()["outbox_backlog"] is None
 
 
 def test_it_reports_200_while_the_database_answers(tmp_path):

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 from starlette.applications import Starlette
@@ -406,9 +406,9 @@ class TwilioStandIn:
         self._faults: dict[str, list[dict[str, Any]]] = {"Messages": [], "Calls": []}
         self.app = Starlette(
             routes=[
-                Route(_MESSAGES, self._endpoint(self._create_message), methods=["POST"]),
+                Route(_MESSAGES, self._endpoint(self._messages_root), methods=["GET", "POST"]),
                 Route(_MESSAGE, self._endpoint(self._fetch_message), methods=["GET"]),
-                Route(_CALLS, self._endpoint(self._create_call), methods=["POST"]),
+                Route(_CALLS, self._endpoint(self._calls_root), methods=["GET", "POST"]),
                 Route(_CALL, self._endpoint(self._call_item), methods=["GET", "POST"]),
                 Route(
                     "/{path:path}",
@@ -793,6 +793,66 @@ class TwilioStandIn:
     def _one(fields: dict[str, list[str]], name: str) -> str | None:
         values = fields.get(name)
         return values[0] if values else None
+
+    # Lists (GET on the collection): what a product reads to find out what it sent
+
+    def _list(self, request: Request, kind: str, path: str, records: list[dict[str, Any]],
+              render: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
+        """One page of a collection, newest first, filtered by To and From like Twilio's list."""
+        declared = {
+            parameter["name"]: _resolve(parameter.get("schema", {}))
+            for parameter in _spec()["paths"][path]["get"].get("parameters", [])
+            if parameter.get("in") == "query"
+        }
+        query: dict[str, str] = {}
+        for name, value in request.query_params.multi_items():
+            schema = declared.get(name)
+            problem = (f"Unknown parameter {name!r}: not a query parameter of GET {path}" if schema is None
+                       else _value_problem(value, schema))
+            if problem:
+                self._record(request, problem)
+                if self.strict:
+                    raise _TwilioError(400, 20001, problem)
+            query[name] = value
+        filters = {"to": query.get("To"), "from_": query.get("From")}
+        page_size = min(1000, int(query.get("PageSize") or 50))
+        page = int(query.get("Page") or 0)
+        with self._lock:
+            matching = [record for record in reversed(records)
+                        if all(value is None or record[field] == value for field, value in filters.items())]
+            chunk = [render(record) for record in matching[page * page_size:(page + 1) * page_size]]
+        def page_uri(number: int) -> str:
+            return request.url.path + "?" + urlencode({**query, "PageSize": page_size, "Page": number})
+
+        more = len(matching) > (page + 1) * page_size
+        body = {
+            "end": page * page_size + max(0, len(chunk) - 1),
+            "first_page_uri": page_uri(0),
+            "next_page_uri": page_uri(page + 1) if more else None,
+            "page": page,
+            "page_size": page_size,
+            "previous_page_uri": page_uri(page - 1) if page else None,
+            "start": page * page_size,
+            "uri": page_uri(page),
+            kind.lower(): chunk,
+        }
+        return JSONResponse(body)
+
+    async def _messages_root(self, request: Request, fields: dict[str, list[str]]) -> Response:
+        if request.method == "POST":
+            return await self._create_message(request, fields)
+        fault = await self._apply_fault("Messages")
+        if fault is not None:
+            return fault
+        return self._list(request, "Messages", _MESSAGES, self._messages, self._message_json)
+
+    async def _calls_root(self, request: Request, fields: dict[str, list[str]]) -> Response:
+        if request.method == "POST":
+            return await self._create_call(request, fields)
+        fault = await self._apply_fault("Calls")
+        if fault is not None:
+            return fault
+        return self._list(request, "Calls", _CALLS, self._calls, self._call_json)
 
     # Messages
 

@@ -4,6 +4,7 @@ trying again can help."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 
@@ -40,3 +41,11 @@ class TransportError(Exception):
 
 class Transport(Protocol):
     async def send(self, out: Outgoing) -> Receipt: ...
+
+
+class Lookup(Protocol):
+    """A channel whose provider can say what was sent: `lookup(out, since)` gives the ids of sends like `out`
+    made since then, newest first. The outbox asks before trying a send again whose earlier request may
+    have got through (a kill, a timeout), so it is recorded instead of sent twice."""
+
+    async def lookup(self, out: Outgoing, since: datetime) -> list[str]: ...

@@ -7,6 +7,7 @@ the event loop that also serves webhooks and Telegram.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from urllib.parse import urlencode
 
 import requests
@@ -34,6 +35,8 @@ PERMANENT_CODES = {
     30006: "landline or unreachable carrier",
 }
 TIMEOUT = 15  # seconds; the twilio client waits forever by default
+# Newest first: a lost send is among the last few to its number.
+LOOKUP_LIMIT = 20
 
 def make_client(settings: Settings) -> Client:
     client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
@@ -75,6 +78,20 @@ class SmsTransport:
             raise _error(exc) from None
         return Receipt(message.sid)
 
+    async def lookup(self, out: Outgoing, since: datetime) -> list[str]:
+        """Ids of messages with this text to this number created since `since`, newest first."""
+        body = gsm_safe(out.text or "")
+
+        def find():
+            return [m.sid for m in self.client.messages.list(to=out.address, from_=self.settings.twilio_number,
+                                                             limit=LOOKUP_LIMIT)
+                    if m.body == body and _since(m.date_created, since)]
+
+        try:
+            return await asyncio.to_thread(find)
+        except Exception as exc:
+            raise _error(exc) from None
+
 
 def call_twiml(out: Outgoing, public_url: str) -> str:
     """What an outgoing call says; with a gather, pressing a key performs the named action."""
@@ -112,3 +129,20 @@ class VoiceTransport:
         except Exception as exc:
             raise _error(exc) from None
         return Receipt(call.sid)
+
+    async def lookup(self, out: Outgoing, since: datetime) -> list[str]:
+        """Ids of calls to this number created since `since`, newest first (a call's words are not listed)."""
+        def find():
+            return [c.sid for c in self.client.calls.list(to=out.address, from_=self.settings.twilio_number,
+                                                          limit=LOOKUP_LIMIT)
+                    if _since(c.date_created, since)]
+
+        try:
+            return await asyncio.to_thread(find)
+        except Exception as exc:
+            raise _error(exc) from None
+
+
+def _since(created: datetime | None, since: datetime) -> bool:
+    # A record without a date is recent (Twilio dates every resource it creates).
+    return created is None or created >= since

@@ -1,0 +1,224 @@
+"""The outbox after a crash: a restarted sender takes a dead sender's rows at once, finds at Twilio what the
+dead one had sent already instead of sending it twice, and sends Telegram messages one at a time so a kill
+can repeat at most one of them. Twilio is the stand-in over real HTTP, driven by the real twilio library."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.holder import _machine
+from bot.outbox import LEASE, Sender, queue
+from bot.standins.server import BackgroundServer
+from bot.standins.twilio import TwilioStandIn
+from bot.transports.base import Outgoing, Receipt, TransportError
+from bot.transports.twilio import SmsTransport, VoiceTransport, make_client
+from models import outbox as store
+from models.outbox import PENDING, SENT, Outbox
+from tests.conftest import make_settings
+from tests.fakes import RecordingTransport
+
+SERVICE_NUMBER = "+4790000000"
+OLA_PHONE, SIRI_PHONE = "+4741234567", "+4745678901"
+DEAD = f"{_machine()}:999999999:dead"  # a sender on this machine whose process is gone
+
+
+@pytest.fixture
+def twilio():
+    standin = TwilioStandIn(numbers=(SERVICE_NUMBER,))
+    with BackgroundServer(standin.app) as server:
+        yield standin, server.url
+
+
+@pytest.fixture
+def transports(twilio, database_url):
+    standin, url = twilio
+    settings = make_settings(database_url, twilio_account_sid=standin.account_sid,
+                             twilio_auth_token=standin.auth_token, twilio_number=SERVICE_NUMBER,
+                             twilio_api_url=url, public_url="https://tettpa.example")
+    client = make_client(settings)
+    return {"sms": SmsTransport(client, settings), "call": VoiceTransport(client, settings),
+            "telegram": RecordingTransport()}
+
+
+def _queue(service, key: str, channel: str, address: str, text: str) -> int:
+    with service.tx() as session:
+        return queue(session, key=key, channel=channel, address=address, text=text, now=service.now()).id
+
+
+def _claimed_by(service, holder: str, *, tried: bool = False) -> None:
+    """What a sender that then died left behind: its rows claimed (and, with `tried`, a request made)."""
+    with service.tx() as session:
+        for row in store.claim(session, now=service.now(), lease=LEASE, holder=holder, limit=100):
+            if tried:
+                row.tried_at = datetime.now(UTC)
+
+
+def _row(service, row_id: int) -> Outbox:
+    with service.tx() as session:
+        row = session.get(Outbox, row_id)
+        session.expunge(row)
+        return row
+
+
+async def test_it_takes_the_rows_of_a_sender_that_died_on_this_machine_at_once(service, transports):
+    row_id = _queue(service, "k1", "sms", OLA_PHONE, "Hei Ola")
+    _claimed_by(service, DEAD)
+
+    await Sender(service, transports).run_once()
+
+    assert _row(service, row_id).status == SENT  # not after the 60 s lease
+
+
+async def test_it_leaves_a_live_senders_rows_until_their_lease_runs_out(service, transports, clock):
+    row_id = _queue(service, "k1", "sms", OLA_PHONE, "Hei Ola")
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _claimed_by(service, f"{_machine()}:{alive.pid}:alive")
+        sender = Sender(service, transports)
+        assert await sender.run_once() is False
+        clock.advance(LEASE + timedelta(seconds=1))
+        await sender.run_once()
+    finally:
+        alive.kill()
+        alive.wait()
+    assert _row(service, row_id).status == SENT
+
+
+async def test_it_records_an_sms_the_dead_sender_got_through_instead_of_sending_it_again(
+        service, transports, twilio):
+    standin, _ = twilio
+    row_id = _queue(service, "k1", "sms", OLA_PHONE, "Husk møtet kl. 14")
+    _claimed_by(service, DEAD, tried=True)
+    # The dead sender's request reached Twilio; the process died before it could record that.
+    earlier = await transports["sms"].send(Outgoing(channel="sms", address=OLA_PHONE, text="Husk møtet kl. 14"))
+    sender = Sender(service, transports)
+
+    await sender.run_once()
+
+    assert standin.sms_to(OLA_PHONE) == ["Husk møtet kl. 14"]
+    assert _row(service, row_id).external_id == earlier.external_id
+    assert sender.found == 1
+
+
+async def test_it_sends_an_sms_again_that_never_reached_twilio(service, transports, twilio):
+    standin, _ = twilio
+    _queue(service, "k1", "sms", OLA_PHONE, "Husk møtet kl. 14")
+    _claimed_by(service, DEAD, tried=True)
+    sender = Sender(service, transports)
+
+    await sender.run_once()
+
+    assert standin.sms_to(OLA_PHONE) == ["Husk møtet kl. 14"]
+    assert sender.found == 0
+
+
+async def test_it_does_not_mistake_an_earlier_identical_sms_for_the_lost_one(service, transports, twilio):
+    standin, _ = twilio
+    _queue(service, "k1", "sms", OLA_PHONE, "ok")
+    await Sender(service, transports).run_once()  # sent and recorded
+    second = _queue(service, "k2", "sms", OLA_PHONE, "ok")
+    _claimed_by(service, DEAD, tried=True)
+
+    await Sender(service, transports).run_once()
+
+    assert standin.sms_to(OLA_PHONE) == ["ok", "ok"]
+    assert _row(service, second).status == SENT
+
+
+async def test_it_records_a_call_the_dead_sender_got_through(service, transports, twilio):
+    standin, _ = twilio
+    row_id = _queue(service, "wake:1:2026-11-23", "call", SIRI_PHONE, "God morgen, Siri")
+    _claimed_by(service, DEAD, tried=True)
+    earlier = await transports["call"].send(Outgoing(channel="call", address=SIRI_PHONE, text="God morgen, Siri"))
+
+    await Sender(service, transports).run_once()
+
+    assert len(standin.calls) == 1
+    assert _row(service, row_id).external_id == earlier.external_id
+
+
+async def test_it_does_not_send_blind_when_twilio_cannot_say_what_it_has(service, transports, twilio):
+    standin, _ = twilio
+    row_id = _queue(service, "k1", "sms", OLA_PHONE, "Hei Ola")
+    _claimed_by(service, DEAD, tried=True)
+    standin.fail_next("Messages", status=500)  # the lookup fails: try again later, do not send now
+
+    await Sender(service, transports).run_once()
+
+    assert standin.sms_to(OLA_PHONE) == []
+    assert _row(service, row_id).status == PENDING
+
+
+class SlowTelegram(RecordingTransport):
+    """Records how many sends were under way at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.now = self.most = 0
+
+    async def send(self, out: Outgoing) -> Receipt:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            await asyncio.sleep(0.02)
+            return await super().send(out)
+        finally:
+            self.now -= 1
+
+
+async def test_it_sends_telegram_messages_one_at_a_time_and_sms_side_by_side(service, transports):
+    telegram = SlowTelegram()
+    transports = {**transports, "telegram": telegram}
+    for chat in range(5):
+        _queue(service, f"t{chat}", "telegram", str(700 + chat), "Hei")
+    await Sender(service, transports).run_once()
+    assert (len(telegram.sent), telegram.most) == (5, 1)
+
+    sms = SlowTelegram()
+    for number in range(5):
+        _queue(service, f"s{number}", "sms", f"+474100000{number}", "Hei")
+    await Sender(service, {**transports, "sms": sms}).run_once()
+    assert len(sms.sent) == 5 and sms.most > 1
+
+
+async def test_it_holds_back_only_the_later_messages_of_a_chat_whose_send_failed(service, transports):
+    telegram = RecordingTransport()
+    telegram.failures.append(TransportError("telegram: TimedOut"))
+    first_ola = _queue(service, "a1", "telegram", "701", "første til Ola")
+    _queue(service, "b1", "telegram", "702", "til Siri")
+    second_ola = _queue(service, "a2", "telegram", "701", "andre til Ola")
+
+    await Sender(service, {**transports, "telegram": telegram}).run_once()
+
+    assert [o.text for o in telegram.sent] == ["til Siri"]
+    assert {_row(service, first_ola).status, _row(service, second_ola).status} == {PENDING}
+    assert _row(service, second_ola).due_at >= _row(service, first_ola).due_at
+
+
+async def test_it_keeps_a_slow_batch_its_own_so_no_other_sender_takes_and_repeats_it(
+        service, transports, clock, monkeypatch):
+    import bot.outbox
+    monkeypatch.setattr(bot.outbox, "RENEW_EVERY", 0.0)
+    for number in range(3):
+        _queue(service, f"m{number}", "telegram", "700", f"melding {number}")
+    other = Sender(service, transports)  # another process's sender, looking for rows to take
+    stolen = []
+
+    class SlowTelegram(RecordingTransport):
+        async def send(self, out: Outgoing) -> Receipt:
+            clock.advance(seconds=40)  # each send takes 40 s: the batch outlives its first lease
+            with service.tx() as session:
+                stolen.extend(r.key for r in store.claim(session, now=service.now(), lease=LEASE,
+                                                         holder=other.holder, limit=10))
+            return await super().send(out)
+
+    telegram = SlowTelegram()
+    await Sender(service, {**transports, "telegram": telegram}).run_once()
+
+    assert [o.text for o in telegram.sent] == ["melding 0", "melding 1", "melding 2"]
+    assert stolen == []
