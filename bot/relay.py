@@ -38,6 +38,9 @@ FLOOD_LIMIT = 10
 FLOOD_WINDOW = timedelta(minutes=1)
 # Telegram keeps an update for a day: a time of writing older than that (or in the future) is not believed.
 WRITTEN_MAX_AGE = timedelta(days=1)
+# Telegram dates a message to the whole second: a message handled within this long is dated by the handling,
+# so the log keeps the order of things that happened in the same second.
+PROMPT = timedelta(seconds=5)
 
 
 def lang(service: Service, person: Person | None, code: str | None = None) -> Lang:
@@ -95,8 +98,8 @@ def written_at(inc: Incoming, now: datetime) -> datetime:
     """When the person wrote it. After a restart the backlog is handled within seconds: counted by the time
     of handling, a youth's messages from the last minutes would look like a flood and not be relayed, and
     the log would say the wrong time (and maybe not "after hours")."""
-    if inc.sent_at is None or not now - WRITTEN_MAX_AGE <= inc.sent_at <= now:
-        return now
+    if inc.sent_at is None or not now - WRITTEN_MAX_AGE <= inc.sent_at <= now - PROMPT:
+        return now  # handled promptly (the handling clock is the finer one), or a time not to believe
     return inc.sent_at
 
 

@@ -210,3 +210,15 @@ async def test_it_does_not_believe_a_time_of_writing_in_the_future(service):
     with service.tx() as session:
         entries = json.loads(export(session, service.settings, fmt="json"))["entries"]
     assert datetime.fromisoformat(entries[-1]["at"]) == service.now()
+
+
+async def test_it_dates_a_message_handled_at_once_by_the_handling_clock(service):
+    """Telegram's date has whole seconds; a message handled within seconds keeps the finer time, so the log
+    keeps the order of a worker's answer and a parent's message in the same second."""
+    from dataclasses import replace
+
+    cast(service)
+    writes(service, replace(tg(YOUTH_TG, "nå"), sent_at=service.now().replace(microsecond=0) - timedelta(seconds=1)))
+    with service.tx() as session:
+        entries = json.loads(export(session, service.settings, fmt="json"))["entries"]
+    assert datetime.fromisoformat(entries[-1]["at"]) == service.now()
