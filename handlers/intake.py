@@ -18,6 +18,7 @@ from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
 
+from bot.holder import dead_here, make_holder
 from bot.service import Service
 from bot.wake import idle
 from models import inbound, kv
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=UserWarning)
 
 ALLOWED_UPDATES = ["message", "callback_query"]
+LEASE = timedelta(seconds=60)  # an item being handled is this process's for so long (handling takes ms)
 POLL_TIMEOUT = 20  # seconds Telegram holds a getUpdates open
 
 Dispatcher = Callable[[dict], Awaitable[bool]]
@@ -69,6 +71,7 @@ class Intake:
         # A failed item waits before its next attempt, so a passing fault does not use up all of them at once.
         # Only this process's memory: what survives a restart is in the row (see inbound.slow_due).
         self.retry_at: dict[int, datetime] = {}
+        self.holder = make_holder()
 
     def kick(self) -> None:
         self.wake.set()
@@ -90,7 +93,12 @@ class Intake:
             # Only channels on in this process; another process (or a restart) handles the rest.
             items = [(i.id, i.source, i.payload, i.attempts) for i in inbound.pending(
                 session, now=now, sources=list(self.dispatchers), skip=list(self.retry_at))]
+            dead = [h for h in inbound.holders(session) if dead_here(h, self.holder)] if items else []
         for item_id, source, payload, attempts in items:
+            with self.service.tx() as session:
+                if not inbound.take(session, item_id=item_id, holder=self.holder, now=self.service.now(),
+                                    lease=LEASE, dead_holders=dead):
+                    continue  # another process is handling it
             dispatcher = self.dispatchers[source]
             stuck = attempts >= inbound.FAST_ATTEMPTS
             try:
@@ -106,6 +114,7 @@ class Intake:
                 ok, problem = False, type(exc).__name__
             with self.service.tx() as session:
                 row = session.get(Inbound, item_id)
+                row.holder = row.lease_until = None
                 if ok:
                     row.processed_at = self.service.now()
                     self.handled += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -26,6 +26,10 @@ class Inbound(SQLModel, table=True):
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     attempts: int = 0
     error: str | None = None
+    # The process handling it now (bot.holder) and until when: with more than one process, each item is
+    # handled by one of them at a time (a /notat must not be added twice).
+    holder: str | None = None
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 def store(session: Session, *, source: str, key: str, payload: str, now: datetime) -> bool:
@@ -69,6 +73,27 @@ def pending(session: Session, *, now: datetime, limit: int = 50, sources: list[s
     if not ids:
         return []
     return list(session.exec(select(Inbound).where(Inbound.id.in_(ids)).order_by(Inbound.id)))
+
+
+def take(session: Session, *, item_id: int, holder: str, now: datetime, lease: timedelta,
+         dead_holders: list[str] | None = None) -> bool:
+    """Take one unhandled item for handling; False if another process has it now or it was handled.
+
+    One conditional UPDATE decides it, so two processes cannot both take it."""
+    free = or_(Inbound.lease_until.is_(None), Inbound.lease_until < now, Inbound.holder == holder)
+    if dead_holders:
+        free = or_(free, Inbound.holder.in_(dead_holders))
+    result = session.execute(
+        update(Inbound).where(Inbound.id == item_id, Inbound.processed_at.is_(None), free)
+        .values(holder=holder, lease_until=now + lease)
+    )
+    return result.rowcount == 1
+
+
+def holders(session: Session) -> list[str]:
+    """The processes handling items now."""
+    return list(session.exec(select(Inbound.holder).where(
+        Inbound.processed_at.is_(None), Inbound.holder.is_not(None)).distinct()).all())
 
 
 def stuck_count(session: Session) -> int:

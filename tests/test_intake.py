@@ -227,3 +227,42 @@ async def test_it_never_purges_a_stuck_message(service, ola_writes_by_sms, monke
     service.clock.advance(timedelta(days=400))
     purge_expired(service)
     assert _row(service, item).processed_at is None
+
+
+def _taken_by(service, item_id: int, holder: str) -> None:
+    with service.tx() as session:
+        assert inbound.take(session, item_id=item_id, holder=holder, now=service.now(), lease=timedelta(seconds=60))
+
+
+async def test_it_leaves_an_item_another_process_is_handling_until_its_lease_runs_out(
+        service, ola_writes_by_sms, runtime, clock):
+    import subprocess
+    import sys
+
+    from bot.holder import _machine
+
+    item = ola_writes_by_sms(TEXT)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _taken_by(service, item, f"{_machine()}:{other.pid}:other")  # alive, and handling it
+        await runtime.intake.run_once()
+        assert _row(service, item).processed_at is None
+        clock.advance(seconds=61)
+        await runtime.intake.run_once()
+    finally:
+        other.kill()
+        other.wait()
+    assert _row(service, item).processed_at is not None
+    assert sum(TEXT in (o.text or "") for o in (await deliver(service)).to(PRIMARY_TG)) == 1
+
+
+async def test_it_takes_at_once_an_item_a_dead_process_was_handling(service, ola_writes_by_sms, runtime):
+    from bot.holder import _machine
+
+    item = ola_writes_by_sms(TEXT)
+    _taken_by(service, item, f"{_machine()}:999999999:dead")
+
+    await runtime.intake.run_once()
+
+    row = _row(service, item)
+    assert row.processed_at is not None and row.holder is None
