@@ -6,15 +6,20 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from functools import cache
+from pathlib import Path
 
 
+@cache
 def _machine() -> str:
-    """The host name plus the PID namespace: two containers may share a host name, never a namespace."""
+    """Where a process id means one process: this boot of this kernel (two cloned machines may share a host
+    name, never a boot id) and this PID namespace (containers on one host have their own)."""
     try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
         namespace = os.stat("/proc/self/ns/pid").st_ino
     except OSError:
-        namespace = 0
-    return f"{socket.gethostname()}/{namespace}"
+        return f"{socket.gethostname()}/unknown/{uuid.uuid4().hex[:8]}"  # nothing to compare: never "here"
+    return f"{socket.gethostname()}/{boot}/{namespace}"
 
 
 _MINE: set[str] = set()  # the holders made in this process (a process may hold several leases)
@@ -41,7 +46,7 @@ def dead_here(holder: str, me: str) -> bool:
     if machine != _machine() or not pid.isdigit():
         return False
     if int(pid) == os.getpid():
-        # Our pid, but not one of our holders: a predecessor that had this pid (a restarted container).
+        # Our pid in our namespace on this boot, but not one of our holders: a predecessor that had this pid.
         return True
     try:
         os.kill(int(pid), 0)

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from bot.holder import dead_here, make_holder
 from bot.i18n import has_voice
+from bot.logsafe import where
 from bot.service import Service
 from bot.sms_text import split_sms, split_text, utf16_length
 from bot.transports.base import Button, Outgoing, Receipt, Transport, TransportError
@@ -245,8 +246,8 @@ class Sender:
     async def _lane(self, items: list[Claimed]) -> None:
         try:
             await self._send_in_order(items)
-        except Exception:
-            log.exception("outbox lane failed")  # its rows are taken again when their lease runs out
+        except Exception as exc:
+            log.error("outbox lane failed\n%s", where(exc))  # its rows are taken again when their lease runs out
         finally:
             self.wake.set()  # later rows for this lane may wait for it
 
@@ -269,8 +270,9 @@ class Sender:
                     due = session.get(Outbox, item.row_id).due_at
                     for later_id in later:
                         row = session.get(Outbox, later_id)
-                        row.status, row.lease_until, row.due_at = PENDING, None, due
-                        row.attempts -= 1
+                        if self._mine(row):
+                            row.status, row.lease_until, row.due_at = PENDING, None, due
+                            row.attempts -= 1
 
     def _renew(self, row_ids: list[int]) -> None:
         with self.service.tx() as session:
@@ -289,15 +291,15 @@ class Sender:
             if lookup is not None:
                 if item.tried_at is not None:
                     receipt = await self._find(lookup, item)
-                if receipt is None:
-                    self._tried(item.row_id)
+                if receipt is None and not self._tried(item.row_id):
+                    return True  # the lookup took so long that another process has the row now: its turn
             if receipt is None:
                 receipt = await transport.send(item.out)
         except TransportError as exc:
             self._failed(item.row_id, exc, item.attempts)
             return False
         except Exception as exc:  # a bug in a transport must not stop the loop; treat it as passing
-            log.exception("transport %s crashed", item.channel)
+            log.error("transport %s crashed\n%s", item.channel, where(exc))
             self._failed(item.row_id, TransportError(type(exc).__name__), item.attempts)
             return False
         self._sent(item.row_id, receipt)
@@ -315,16 +317,26 @@ class Sender:
                 return Receipt(external_id)
         return None
 
-    def _tried(self, row_id: int) -> None:
-        # The provider's clock is compared with this one, so it is the wall clock, not the service's.
+    def _mine(self, row: Outbox) -> bool:
+        return row.status == SENDING and row.holder == self.holder
+
+    def _tried(self, row_id: int) -> bool:
+        """Note the request about to go out, and keep the row for the whole of it; False if it is not ours."""
         with self.service.tx() as session:
-            session.get(Outbox, row_id).tried_at = datetime.now(UTC)
+            row = session.get(Outbox, row_id)
+            if not self._mine(row):
+                return False
+            # The provider's clock is compared with this one, so it is the wall clock, not the service's.
+            row.tried_at = datetime.now(UTC)
+            row.lease_until = self.service.now() + LEASE
+        return True
 
     def _sent(self, row_id: int, receipt: Receipt) -> None:
         with self.service.tx() as session:
             row = session.get(Outbox, row_id)
-            row.status, row.sent_at, row.external_id, row.error = SENT, self.service.now(), receipt.external_id, None
-            row.lease_until = None
+            if row.status != SENT:  # sent by us, whoever holds it now: recorded, so nobody sends it again
+                row.status, row.sent_at, row.external_id, row.error = SENT, self.service.now(), receipt.external_id, None
+                row.lease_until = None
             if row.conversation_id is not None and row.person_id is not None:
                 session.add(RelayLink(
                     worker_id=row.person_id, channel=row.channel, address=row.address,
@@ -337,6 +349,8 @@ class Sender:
         now = self.service.now()
         with self.service.tx() as session:
             row = session.get(Outbox, row_id)
+            if not self._mine(row):
+                return  # sent meanwhile, or another process took it when our lease ran out: its outcome counts
             row.error = str(exc)[:500]
             row.lease_until = None
             if exc.permanent or attempts >= MAX_ATTEMPTS:

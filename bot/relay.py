@@ -154,6 +154,7 @@ def flooding(session: Session, conv: Conversation, now: datetime) -> bool:
     count = session.exec(
         select(func.count()).select_from(Message).where(
             Message.conversation_id == conv.id, Message.direction == "in", Message.created_at > now - FLOOD_WINDOW,
+            Message.created_at <= now,  # a message handled late is not counted against those written after it
         )
     ).one()
     return count > FLOOD_LIMIT

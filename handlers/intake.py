@@ -19,6 +19,7 @@ from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, Tel
 from telegram.ext import Application
 
 from bot.holder import dead_here, make_holder
+from bot.logsafe import where
 from bot.service import Service
 from bot.wake import idle
 from models import inbound, kv
@@ -90,15 +91,20 @@ class Intake:
         now = self.service.now()
         self.retry_at = {k: v for k, v in self.retry_at.items() if v > now}
         with self.service.tx() as session:
+            dead = [h for h in inbound.holders(session) if dead_here(h, self.holder)]
             # Only channels on in this process; another process (or a restart) handles the rest.
             items = [(i.id, i.source, i.payload, i.attempts) for i in inbound.pending(
-                session, now=now, sources=list(self.dispatchers), skip=list(self.retry_at))]
-            dead = [h for h in inbound.holders(session) if dead_here(h, self.holder)] if items else []
+                session, now=now, sources=list(self.dispatchers), skip=list(self.retry_at),
+                holder=self.holder, dead_holders=dead)]
+        taken = 0
         for item_id, source, payload, attempts in items:
             with self.service.tx() as session:
-                if not inbound.take(session, item_id=item_id, holder=self.holder, now=self.service.now(),
-                                    lease=LEASE, dead_holders=dead):
-                    continue  # another process is handling it
+                mine = inbound.take(session, item_id=item_id, holder=self.holder, now=self.service.now(),
+                                    lease=LEASE, dead_holders=dead)
+            if not mine:
+                await asyncio.sleep(0)
+                continue  # another process took it a moment ago
+            taken += 1
             dispatcher = self.dispatchers[source]
             stuck = attempts >= inbound.FAST_ATTEMPTS
             try:
@@ -110,7 +116,7 @@ class Intake:
                     log.warning("stuck inbound %s (%s) failed again (%s, attempt %d)", item_id, source,
                                 type(exc).__name__, attempts + 1)
                 else:
-                    log.exception("inbound %s (%s) failed", item_id, source)
+                    log.error("inbound %s (%s) failed\n%s", item_id, source, where(exc))
                 ok, problem = False, type(exc).__name__
             with self.service.tx() as session:
                 row = session.get(Inbound, item_id)
@@ -132,9 +138,11 @@ class Intake:
                                       "is handled", item_id, source, row.attempts, problem,
                                       int(inbound.SLOW_RETRY.total_seconds() // 60))
                     self.retry_at[item_id] = self.service.now() + delay
+                    # Kept as a lease, so another process does not try it before its back-off is over.
+                    row.holder, row.lease_until = self.holder, self.service.now() + delay
             # Handling is synchronous: between items, let sends record what they sent and webhooks answer.
             await asyncio.sleep(0)
-        return bool(items)
+        return taken > 0
 
 
 def telegram_dispatcher(application: Application) -> Dispatcher:

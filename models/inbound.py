@@ -52,11 +52,23 @@ def slow_due(received_at: datetime, attempts: int) -> datetime:
     return received_at + SLOW_RETRY * (attempts - FAST_ATTEMPTS + 1)
 
 
+def _free(now: datetime, holder: str | None, dead_holders: list[str] | None):
+    """No other live process has it: no lease, a lease run out, ours, or a dead process's."""
+    free = or_(Inbound.lease_until.is_(None), Inbound.lease_until <= now)
+    if holder is not None:
+        free = or_(free, Inbound.holder == holder)
+    if dead_holders:
+        free = or_(free, Inbound.holder.in_(dead_holders))
+    return free
+
+
 def pending(session: Session, *, now: datetime, limit: int = 50, sources: list[str] | None = None,
-            skip: list[int] | None = None) -> list[Inbound]:
+            skip: list[int] | None = None, holder: str | None = None,
+            dead_holders: list[str] | None = None) -> list[Inbound]:
     """Unhandled items due now, oldest first: those not yet stuck, and stuck ones whose slow retry is due
-    (see slow_due). Only of `sources` (those this process can handle now), not `skip`."""
-    unhandled = [Inbound.processed_at.is_(None)]
+    (see slow_due). Only of `sources` (those this process can handle now), not `skip`, and none another
+    live process holds (it is handling it, or it failed there and waits for its retry)."""
+    unhandled = [Inbound.processed_at.is_(None), _free(now, holder, dead_holders)]
     if sources is not None:
         unhandled.append(Inbound.source.in_(sources))
     if skip:
@@ -80,11 +92,9 @@ def take(session: Session, *, item_id: int, holder: str, now: datetime, lease: t
     """Take one unhandled item for handling; False if another process has it now or it was handled.
 
     One conditional UPDATE decides it, so two processes cannot both take it."""
-    free = or_(Inbound.lease_until.is_(None), Inbound.lease_until < now, Inbound.holder == holder)
-    if dead_holders:
-        free = or_(free, Inbound.holder.in_(dead_holders))
     result = session.execute(
-        update(Inbound).where(Inbound.id == item_id, Inbound.processed_at.is_(None), free)
+        update(Inbound).where(Inbound.id == item_id, Inbound.processed_at.is_(None),
+                              _free(now, holder, dead_holders))
         .values(holder=holder, lease_until=now + lease)
     )
     return result.rowcount == 1

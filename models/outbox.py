@@ -71,6 +71,13 @@ def claim(session: Session, *, now: datetime, lease: timedelta, holder: str, lim
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    # An address another live process is sending to waits for it: its messages stay in order, and a lookup
+    # at Twilio cannot mistake that process's send, not yet recorded, for one of ours.
+    busy_elsewhere = select(Outbox.address).where(
+        Outbox.status == SENDING, Outbox.lease_until >= now, Outbox.holder != holder)
+    if dead_holders:
+        busy_elsewhere = busy_elsewhere.where(Outbox.holder.not_in(dead_holders))
+    query = query.where(Outbox.address.not_in(busy_elsewhere))
     if skip_addresses:
         query = query.where(Outbox.address.not_in(skip_addresses))
     if skip_channels:

@@ -101,15 +101,17 @@ async def _fail_five_times(service, intake: Intake, item_id: int) -> None:
 
 
 async def test_it_retries_a_message_whose_handling_failed_and_relays_it_once(service, ola_writes_by_sms,
-                                                                           monkeypatch):
+                                                                           monkeypatch, caplog):
     fault = BrokenHandling(monkeypatch)
     item = ola_writes_by_sms(TEXT)
     intake = Intake(service)
     intake.dispatchers["sms"] = twilio_handlers.sms_dispatcher(service)
-    await intake.run_once()
+    with caplog.at_level("INFO"):
+        await intake.run_once()
     row = _row(service, item)
     assert row.processed_at is None and row.attempts == 1
     assert row.error == "RuntimeError"  # the kind of error only: no number, no text
+    assert "RuntimeError" in caplog.text and OLA_PHONE not in caplog.text and TEXT not in caplog.text
     service.clock.advance(seconds=1)
     await intake.run_once()
     assert _row(service, item).attempts == 1  # waits before trying again
@@ -245,7 +247,8 @@ async def test_it_leaves_an_item_another_process_is_handling_until_its_lease_run
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         _taken_by(service, item, f"{_machine()}:{other.pid}:other")  # alive, and handling it
-        await runtime.intake.run_once()
+        # Nothing to do here: False, so the loop rests instead of spinning (and starving the event loop).
+        assert await runtime.intake.run_once() is False
         assert _row(service, item).processed_at is None
         clock.advance(seconds=61)
         await runtime.intake.run_once()
@@ -254,6 +257,21 @@ async def test_it_leaves_an_item_another_process_is_handling_until_its_lease_run
         other.wait()
     assert _row(service, item).processed_at is not None
     assert sum(TEXT in (o.text or "") for o in (await deliver(service)).to(PRIMARY_TG)) == 1
+
+
+async def test_it_lets_another_process_wait_out_the_back_off_of_an_item_that_failed_here(
+        service, ola_writes_by_sms, monkeypatch):
+    BrokenHandling(monkeypatch)
+    item = ola_writes_by_sms(TEXT)
+    here, there = Intake(service), Intake(service)
+    for intake in (here, there):
+        intake.dispatchers["sms"] = twilio_handlers.sms_dispatcher(service)
+    await here.run_once()
+    assert await there.run_once() is False  # the 2 s back-off holds in the other process too
+    assert _row(service, item).attempts == 1
+    service.clock.advance(seconds=3)
+    await there.run_once()
+    assert _row(service, item).attempts == 2
 
 
 async def test_it_takes_at_once_an_item_a_dead_process_was_handling(service, ola_writes_by_sms, runtime):
