@@ -31,7 +31,7 @@ def test_it_keeps_every_holder_of_this_process_alive_but_not_a_predecessor_with_
     first, second = make_holder(), make_holder()
     assert dead_here(first, second) is False
     assert dead_here(second, first) is False
-    # A restarted container gives the new process its predecessor's pid: that holder is gone.
+    # Our pid, in our PID namespace on this boot, but not ours: a predecessor with the same pid, gone.
     assert dead_here(_holder_of(os.getpid()), first) is True
 
 
