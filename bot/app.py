@@ -38,6 +38,9 @@ def local_url(settings) -> str:
     return f"http://{host}:{settings.http_port}"
 
 
+SEND_READ_TIMEOUT = 15.0  # seconds, like the Twilio transport's
+
+
 def build_application(token: str, api_url: str) -> Application:
     return (
         Application.builder()
@@ -46,6 +49,10 @@ def build_application(token: str, api_url: str) -> Application:
         .base_file_url(f"{api_url}/file/bot")
         .updater(None)  # we poll ourselves, storing each batch before it is confirmed
         .rate_limiter(AIORateLimiter(max_retries=0))  # the outbox retries; the limiter only paces
+        # PTB gives up on an answer after 5 s, but Telegram may still deliver what it was sent: the retry is
+        # then a second copy nobody can take back. Waiting longer makes that rarer; it holds up only the
+        # Telegram lane, which a Telegram this slow holds up anyway.
+        .read_timeout(SEND_READ_TIMEOUT)
         .build()
     )
 
