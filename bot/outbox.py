@@ -367,3 +367,6 @@ class Sender:
             else:
                 row.due_at = now + backoff(attempts)
             self.retried += 1
+            # The error names the provider's answer, never the text or the address.
+            log.info("outbox %s (%s) attempt %s failed, again at %s: %s", row_id, row.channel, attempts,
+                     row.due_at.strftime("%H:%M:%S"), row.error)
