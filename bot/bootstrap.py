@@ -12,7 +12,7 @@ from bot.service import Service
 from bot.settings import Settings, get_settings
 from models import crypto
 from models.db import make_engine
-from models.migrate import upgrade
+from models.migrate import require_current, upgrade
 
 SANDBOX_SECRETS = Path("tettpa-sandbox.secrets")
 
@@ -38,6 +38,8 @@ def data_keys(settings: Settings) -> list[str]:
 
 
 def open_service(settings: Settings | None = None, *, migrate: bool = True) -> Service:
+    """Settings, keys and engine. `migrate`: bring the schema up to date under the migration lock (`serve`,
+    `db upgrade`); otherwise the schema must already be current (models.migrate.SchemaNotCurrent)."""
     settings = settings or get_settings()
     if settings.sandbox:
         sandbox_secrets(settings)
@@ -48,4 +50,10 @@ def open_service(settings: Settings | None = None, *, migrate: bool = True) -> S
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
+    else:
+        try:
+            require_current(engine)
+        except Exception:
+            engine.dispose()
+            raise
     return Service(settings=settings, engine=engine)

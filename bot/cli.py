@@ -8,9 +8,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from bot.cli_admin import data_app, keys_app, person_app
+from bot.cli_common import fail, service  # noqa: F401  (fail and service are also used from here)
 from bot.errors import InputError
 
 app = typer.Typer(help="Tett på: messages, availability and wake-ups for OT projects.", no_args_is_help=True,
@@ -30,22 +30,6 @@ app.add_typer(person_app, name="person")
 app.add_typer(data_app, name="data")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-
-
-def fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def service(migrate: bool = True):
-    from bot.bootstrap import open_service
-    from bot.settings import Settings
-
-    try:
-        return open_service(Settings(), migrate=migrate)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
-        fail(f"bad configuration: {problems}")
 
 
 def out(as_json: bool, data: dict, human: str) -> None:
@@ -78,7 +62,7 @@ def serve() -> None:
     """Run bot, web server and scheduler in one process until SIGTERM/SIGINT."""
     from bot.app import serve as run_server
 
-    svc = service()
+    svc = service(migrate=True)
     run_server(svc)
 
 

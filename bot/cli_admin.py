@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from bot.cli_common import fail, service
+
 keys_app = typer.Typer(help="Data keys (TETTPA_DATA_KEY).", no_args_is_help=True)
 person_app = typer.Typer(help="A person's data: export and erase (GDPR).", no_args_is_help=True)
 data_app = typer.Typer(help="Stored data.", no_args_is_help=True)
@@ -14,14 +16,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 def _service():
-    from bot.cli import service
-
     return service()
 
 
 def _fail(message: str) -> None:
-    from bot.cli import fail
-
     fail(message)
 
 

@@ -21,11 +21,11 @@ from sqlmodel import Session
 
 from bot.holder import dead_here, make_holder
 from bot.i18n import has_voice
+from bot.idle import idle
 from bot.logsafe import where
 from bot.service import Service
 from bot.sms_text import split_sms, split_text, utf16_length
 from bot.transports.base import Button, Outgoing, Receipt, Transport, TransportError
-from bot.wake import idle
 from models import outbox as store
 from models.conversations import RelayLink
 from models.outbox import FAILED, PENDING, SENDING, SENT, Outbox

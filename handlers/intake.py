@@ -19,9 +19,9 @@ from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, Tel
 from telegram.ext import Application
 
 from bot.holder import dead_here, make_holder
+from bot.idle import idle
 from bot.logsafe import where
 from bot.service import Service
-from bot.wake import idle
 from models import inbound, kv
 from models.inbound import Inbound
 

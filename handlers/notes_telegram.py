@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import notes, relay
-from handlers import telegram as edge  # handlers.telegram imports this module to register it
+from handlers.telegram_update import incoming
 from models.people import by_telegram_user
 
 
@@ -14,7 +14,7 @@ async def note(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """From a worker: a note for the youth of the replied-to relay or the one named; from anyone else,
     an ordinary message."""
     svc = context.bot_data["service"]
-    inc = edge.incoming(update)
+    inc = incoming(update)
     with svc.tx() as session:
         person = by_telegram_user(session, user_id=inc.user_id)
         if person is not None and person.is_staff:

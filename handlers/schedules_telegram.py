@@ -22,6 +22,7 @@ from bot.errors import InputError
 from bot.i18n import Lang
 from bot.service import Service
 from bot.timespec import SpecError, parse_time
+from handlers.telegram_update import incoming
 from models.people import Person, Role, by_telegram_user, get_person, youths_of
 from models.schedules import SCHEDULED, Meeting, WakeupPlan, plans_of
 from scheduling import meetings, wakeups
@@ -64,8 +65,6 @@ def _answer(body, service: Service, session: Session, worker: Person, args: list
 
 async def _command(update: Update, context: ContextTypes.DEFAULT_TYPE, body) -> None:
     """A worker's command; from anyone else it is an ordinary message."""
-    from handlers.telegram import incoming
-
     svc: Service = context.bot_data["service"]
     inc = incoming(update)
     with svc.tx() as session:

@@ -49,6 +49,7 @@ class Deployment:
         self.env.update({f"TETTPA_{k.upper()}": v for k, v in settings.items()})
         self.process: subprocess.Popen | None = None
         self.log = workdir / "serve.log"
+        self.cli("db", "upgrade")  # as `make run` does: only `db upgrade` and `serve` migrate
 
     def cli(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run([TETTPA, *args], cwd=self.workdir, env=self.env, input=stdin,

@@ -1,0 +1,28 @@
+"""What every `tettpa` command shares: opening the service and failing with a message a person reads.
+Both bot/cli.py and bot/cli_admin.py import it, so neither imports the other."""
+
+from __future__ import annotations
+
+import typer
+from pydantic import ValidationError
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def service(migrate: bool = False):
+    """Open the service. Only `serve` and `db upgrade` migrate (under the migration lock); every other
+    command needs the schema to be current already and says so, exiting non-zero, when it is not."""
+    from bot.bootstrap import open_service
+    from bot.settings import Settings
+    from models.migrate import SchemaNotCurrent
+
+    try:
+        return open_service(Settings(), migrate=migrate)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        fail(f"bad configuration: {problems}")
+    except SchemaNotCurrent as exc:
+        fail(f"database: {exc}")
