@@ -25,7 +25,7 @@ from bot.idle import idle
 from bot.logsafe import where
 from bot.service import Service
 from bot.sms_text import split_sms, split_text, utf16_length
-from bot.transports.base import Button, Outgoing, Receipt, Transport, TransportError
+from bot.transports.base import Button, Lookup, Outgoing, Receipt, Transport, TransportError
 from models import outbox as store
 from models.conversations import RelayLink
 from models.outbox import FAILED, PENDING, SENDING, SENT, Outbox
@@ -287,10 +287,9 @@ class Sender:
             if transport is None:
                 raise TransportError(f"channel {item.channel} is not configured")
             receipt = None
-            lookup = getattr(transport, "lookup", None)
-            if lookup is not None:
+            if isinstance(transport, Lookup):
                 if item.tried_at is not None:
-                    receipt = await self._find(lookup, item)
+                    receipt = await self._find(transport.lookup, item)
                 if receipt is None and not self._tried(item.row_id):
                     return True  # the lookup took so long that another process has the row now: its turn
             if receipt is None:

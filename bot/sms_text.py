@@ -9,11 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-GSM_BASIC = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM_EXTENDED = set("^{}\\[~]|€\f")
 # Look-alikes that templates and phones produce; each has a GSM-7 twin.
 REPLACEMENTS = {
     "\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " ",
@@ -29,10 +24,6 @@ MAX_PART = 1500
 def gsm_safe(text: str) -> str:
     """Replace look-alike characters with their GSM-7 twins; other characters are left as they are."""
     return "".join(REPLACEMENTS.get(ch, ch) for ch in text)
-
-
-def is_gsm7(text: str) -> bool:
-    return all(ch in GSM_BASIC or ch in GSM_EXTENDED for ch in text)
 
 
 def split_sms(text: str, limit: int = MAX_PART) -> list[str]:

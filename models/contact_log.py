@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.crypto import EncryptedText
 from models.types import UTCDateTime
-
-
-class Kind(StrEnum):
-    message = "message"
-    auto_reply = "auto_reply"
-    escalation = "escalation"
-    wakeup = "wakeup"
-    reminder = "reminder"
-    call = "call"
-    note = "note"
-    opt_out = "opt_out"
 
 
 class ContactLogBase(SQLModel):

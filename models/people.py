@@ -55,10 +55,6 @@ class Person(PersonBase, table=True):
         return self.role in STAFF
 
 
-class PersonPublic(PersonBase):
-    id: int
-
-
 class Absence(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     worker_id: int = Field(foreign_key="person.id", index=True)

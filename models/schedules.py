@@ -154,8 +154,3 @@ def plans_of(session: Session, *, youth_ids: list[int] | None = None, active: bo
     if youth_ids is not None:
         query = query.where(WakeupPlan.youth_id.in_(youth_ids))
     return list(session.exec(query.order_by(WakeupPlan.youth_id, WakeupPlan.time_of_day, WakeupPlan.id)))
-
-
-def reminders_of(session: Session, *, meeting_id: int) -> list[MeetingReminder]:
-    query = select(MeetingReminder).where(MeetingReminder.meeting_id == meeting_id)
-    return list(session.exec(query.order_by(MeetingReminder.due_at)))

@@ -14,9 +14,8 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from bot.calendar import public_holiday_name
 from bot.errors import InputError
-from models.schedules import SchoolHoliday, holidays_between
+from models.schedules import SchoolHoliday
 
 MAX_LENGTH = timedelta(days=120)  # a summer holiday is the longest; more is a typing error
 
@@ -60,16 +59,6 @@ def add_holiday(
     session.add(holiday)
     session.flush()
     return holiday, True
-
-
-def school_holiday_name(session: Session, day: date) -> str | None:
-    found = holidays_between(session, day, day)
-    return found[0].name if found else None
-
-
-def closed_reason(session: Session, day: date) -> str | None:
-    """Why there are no wake-ups on this day (a public or school holiday), or None."""
-    return public_holiday_name(day) or school_holiday_name(session, day)
 
 
 # -- import ---------------------------------------------------------------------------------------

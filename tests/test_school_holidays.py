@@ -8,11 +8,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.calendar import public_holiday_name
 from bot.errors import InputError
-from scheduling.calendar import add_holiday, closed_reason, import_file
+from models.schedules import holidays_between
+from scheduling.calendar import add_holiday, import_file
 from tests.e2e import Deployment
 
 OSLO = ZoneInfo("Europe/Oslo")
+
+
+def closed_reason(session, day: date) -> str | None:
+    """Why there is no wake-up that day, as scheduling/wakeups.py decides it: a public holiday first."""
+    school = holidays_between(session, day, day)
+    return public_holiday_name(day) or (school[0].name if school else None)
 
 ICS = """BEGIN:VCALENDAR\r
 VERSION:2.0\r

@@ -61,6 +61,7 @@ __all__ = [
     "inbound_call",
     "inbound_sms",
     "signed_post",
+    "GSM7_ALPHABET",
     "sms_encoding",
     "sms_segments",
 ]
@@ -260,13 +261,26 @@ def _schema_problems(kind: str, fields: Mapping[str, list[str]], path: str) -> l
 # SMS segment counting
 
 
-# GSM 03.38 default alphabet (minus the escape code) and its extension table, whose characters
-# take two septets each.  Norwegian æøå are in the basic set; a single emoji forces UCS-2.
-_GSM7_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+# GSM 03.38 (3GPP TS 23.038, 6.2.1) default alphabet as its 8 x 16 code table, written as Unicode code
+# points column by column, and the extension table (reached by the escape 0x1B) as code -> code point.
+# Written out from the specification, not from the product's texts (bot/sms_text.py), so that a mistake
+# in one is not repeated in the other. 0x09 is the capital C with cedilla, as in the specification.
+_GSM7_CODE_TABLE = (
+    "0040 00A3 0024 00A5 00E8 00E9 00F9 00EC 00F2 00C7 000A 00D8 00F8 000D 00C5 00E5"  # 0x00-0x0F
+    " 0394 005F 03A6 0393 039B 03A9 03A0 03A8 03A3 0398 039E 001B 00C6 00E6 00DF 00C9"  # 0x10-0x1F
+    " 0020 0021 0022 0023 00A4 0025 0026 0027 0028 0029 002A 002B 002C 002D 002E 002F"  # 0x20-0x2F
+    " 0030 0031 0032 0033 0034 0035 0036 0037 0038 0039 003A 003B 003C 003D 003E 003F"  # 0x30-0x3F
+    " 00A1 0041 0042 0043 0044 0045 0046 0047 0048 0049 004A 004B 004C 004D 004E 004F"  # 0x40-0x4F
+    " 0050 0051 0052 0053 0054 0055 0056 0057 0058 0059 005A 00C4 00D6 00D1 00DC 00A7"  # 0x50-0x5F
+    " 00BF 0061 0062 0063 0064 0065 0066 0067 0068 0069 006A 006B 006C 006D 006E 006F"  # 0x60-0x6F
+    " 0070 0071 0072 0073 0074 0075 0076 0077 0078 0079 007A 00E4 00F6 00F1 00FC 00E0"  # 0x70-0x7F
+).split()
+_GSM7_EXTENSION_TABLE = {0x0A: 0x000C, 0x14: 0x005E, 0x28: 0x007B, 0x29: 0x007D, 0x2F: 0x005C,
+                         0x3C: 0x005B, 0x3D: 0x007E, 0x3E: 0x005D, 0x40: 0x007C, 0x65: 0x20AC}
+ESCAPE = 0x1B
+_GSM7_BASIC = frozenset(chr(int(point, 16)) for code, point in enumerate(_GSM7_CODE_TABLE) if code != ESCAPE)
+_GSM7_EXTENSION = frozenset(chr(point) for point in _GSM7_EXTENSION_TABLE.values())
+GSM7_ALPHABET = _GSM7_BASIC | _GSM7_EXTENSION  # every character a GSM-7 SMS can carry
 
 
 def sms_encoding(body: str) -> str:

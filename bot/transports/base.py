@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class Transport(Protocol):
     async def send(self, out: Outgoing) -> Receipt: ...
 
 
+@runtime_checkable
 class Lookup(Protocol):
     """A channel whose provider can say what was sent: `lookup(out, since)` gives the ids of sends like `out`
     made since then, newest first. The outbox asks before trying a send again whose earlier request may
