@@ -3,16 +3,14 @@ CSRF tokens. Plain functions over a database session; the web edge (handlers/web
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
-import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from urllib.parse import quote
 
+import pyotp
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from itsdangerous import BadSignature, Signer
 from sqlmodel import Session
@@ -106,22 +104,23 @@ def check_second_factor(service: Service, session: Session, person: Person, code
     return locked_until(service, session, email) or False
 
 
-# --- TOTP (RFC 6238: HMAC-SHA1, 30-second steps, 6 digits), what every authenticator app speaks ---
+# --- TOTP (RFC 6238: HMAC-SHA1, 30-second steps, 6 digits), what every authenticator app speaks, through
+# pyotp. The step is kept here (not pyotp's `verify`) so each code is accepted at most once. ---
+
+def _totp(secret: str) -> pyotp.TOTP:
+    return pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_PERIOD)
+
 
 def new_totp_secret() -> str:
-    return base64.b32encode(secrets.token_bytes(20)).decode("ascii")
+    return pyotp.random_base32()  # 32 base32 characters: 160 bits, as RFC 4226 recommends
 
 
 def totp_code(secret: str, step: int) -> str:
-    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
-    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    number = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
-    return str(number % 10**TOTP_DIGITS).zfill(TOTP_DIGITS)
+    return _totp(secret).generate_otp(step)
 
 
 def totp_step(at: datetime) -> int:
-    return int(at.timestamp()) // TOTP_PERIOD
+    return int(at.timestamp()) // TOTP_PERIOD  # as pyotp.TOTP.timecode, without a secret to hand
 
 
 def accept_code(totp: StaffTotp, code: str, now: datetime) -> bool:
@@ -138,8 +137,7 @@ def accept_code(totp: StaffTotp, code: str, now: datetime) -> bool:
 
 
 def provisioning_uri(secret: str, email: str) -> str:
-    label = quote(f"{ISSUER}:{email}")
-    return f"otpauth://totp/{label}?secret={secret}&issuer={quote(ISSUER)}&algorithm=SHA1&digits=6&period=30"
+    return _totp(secret).provisioning_uri(name=email, issuer_name=ISSUER)
 
 
 def pending_totp(service: Service, session: Session, person: Person) -> StaffTotp:
