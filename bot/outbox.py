@@ -66,30 +66,57 @@ def address_of(person: Person, channel: str | None = None) -> tuple[str, str] | 
     return options[0]
 
 
+@dataclass(frozen=True)
+class Send:
+    """What one send is: its unique key, where it goes, what it says, and what it belongs to. The outbox keeps
+    it as one row until a transport has sent it. `gather` (calls only): say the text inside a keypad prompt,
+    and perform that action ("wake:12") for the called person when a key is pressed."""
+
+    key: str
+    channel: str
+    address: str
+    text: str | None
+    person_id: int | None = None
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    conversation_id: int | None = None
+    message_id: int | None = None
+    copy: dict | None = None
+    reply_to: str | None = None
+    edit: str | None = None
+    gather: str | None = None
+
+    def payload(self) -> str:
+        return json.dumps({
+            "text": self.text,
+            "buttons": [[[b.label, b.data] for b in row] for row in self.buttons],
+            "copy": self.copy,
+            "reply_to": self.reply_to,
+            "edit": self.edit,
+            "gather": self.gather,
+            "language": None,
+        })
+
+
+def queue_send(session: Session, send: Send, now: datetime) -> Outbox | None:
+    """Queue one send in the caller's transaction; None if a row with its key was queued before."""
+    return store.enqueue(
+        session, key=send.key, now=now, channel=send.channel, address=send.address, person_id=send.person_id,
+        payload=send.payload(), conversation_id=send.conversation_id, message_id=send.message_id,
+    )
+
+
 def queue(
     session: Session, *, key: str, channel: str, address: str, text: str | None, now: datetime,
     person_id: int | None = None, buttons: tuple[tuple[Button, ...], ...] = (),
     conversation_id: int | None = None, message_id: int | None = None, copy: dict | None = None,
     reply_to: str | None = None, edit: str | None = None, gather: str | None = None,
 ) -> Outbox | None:
-    """Queue one send to an address; None if a row with this key was queued before.
-
-    `gather` (calls only): say the text inside a keypad prompt, and perform that action
-    ("wake:12") for the called person when a key is pressed.
-    """
-    payload = {
-        "text": text,
-        "buttons": [[[b.label, b.data] for b in row] for row in buttons],
-        "copy": copy,
-        "reply_to": reply_to,
-        "edit": edit,
-        "gather": gather,
-        "language": None,
-    }
-    return store.enqueue(
-        session, key=key, now=now, channel=channel, address=address, person_id=person_id,
-        payload=json.dumps(payload), conversation_id=conversation_id, message_id=message_id,
-    )
+    """The keyword form of `queue_send` (kept for its callers): one `Send` made of the arguments."""
+    return queue_send(session, Send(
+        key=key, channel=channel, address=address, text=text, person_id=person_id, buttons=buttons,
+        conversation_id=conversation_id, message_id=message_id, copy=copy, reply_to=reply_to, edit=edit,
+        gather=gather,
+    ), now)
 
 
 def send_text(
