@@ -39,9 +39,9 @@ clean:
 
 # Catalogs: extract every msgid from the code, then merge into each language's .po.
 messages: install
-	$(BIN)/pybabel extract -F babel.cfg -k _ -k n_:1,2 --no-location --sort-output --omit-header -o locales/tettpa.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k n_:1,2 --no-location --sort-output --omit-header --width 100 -o locales/tettpa.pot .
 	for lang in nn en uk ar so pl; do \
 	  if [ -f locales/$$lang/LC_MESSAGES/tettpa.po ]; then \
-	    $(BIN)/pybabel update -i locales/tettpa.pot -d locales -D tettpa -l $$lang --no-fuzzy-matching; \
+	    $(BIN)/pybabel update -i locales/tettpa.pot -d locales -D tettpa -l $$lang --no-fuzzy-matching --width 100 --ignore-pot-creation-date; \
 	  else $(BIN)/pybabel init -i locales/tettpa.pot -d locales -D tettpa -l $$lang; fi; \
 	done
