@@ -13,7 +13,7 @@ from bot.events import Incoming
 from bot.i18n import Lang, has_voice
 from bot.outbox import queue, send_text
 from bot.relay import identify, lang, who, youth_of
-from bot.routing import is_available
+from bot.routing import worker_is_available
 from bot.service import Service
 from models.calls import Call, by_sid
 from models.people import get_person
@@ -50,7 +50,7 @@ def incoming_call(service: Service, session: Session, *, sid: str, caller: str) 
         workers = [get_person(session, person_id=w) for w in (youth.primary_id, youth.secondary_id) if w]
         with_phone = [w for w in workers if w.phone]
         # Available workers first, keeping primary before secondary within each group.
-        order = sorted(with_phone, key=lambda w: not is_available(session, w, now, tz))
+        order = sorted(with_phone, key=lambda w: not worker_is_available(session, w, now, tz))
         call = Call(sid=sid, person_id=person.id, youth_id=youth.id, plan=",".join(str(w.id) for w in order),
                     started_at=now)
         session.add(call)

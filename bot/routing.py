@@ -17,13 +17,16 @@ def _absences(session: Session, worker: Person) -> list[availability.Absence]:
     return [availability.Absence(a.start, a.end) for a in absences_of(session, worker_id=worker.id)]
 
 
-def is_available(session: Session, worker: Person, at: datetime, tz: ZoneInfo) -> bool:
+# The pure rules are bot/availability.py's is_available and next_available (hours, absences, off); these two
+# read a worker's hours and absences from the database first, and say so in their names.
+
+def worker_is_available(session: Session, worker: Person, at: datetime, tz: ZoneInfo) -> bool:
     return availability.is_available(
         at, hours=WeeklyHours.parse(worker.hours), absences=_absences(session, worker), off=worker.off, tz=tz
     )
 
 
-def next_available(session: Session, worker: Person, at: datetime, tz: ZoneInfo) -> datetime | None:
+def worker_next_available(session: Session, worker: Person, at: datetime, tz: ZoneInfo) -> datetime | None:
     return availability.next_available(
         at, hours=WeeklyHours.parse(worker.hours), absences=_absences(session, worker), off=worker.off, tz=tz
     )
@@ -44,9 +47,9 @@ class Route:
 def route(session: Session, youth: Person, at: datetime, tz: ZoneInfo) -> Route:
     primary = get_person(session, person_id=youth.primary_id) if youth.primary_id else None
     secondary = get_person(session, person_id=youth.secondary_id) if youth.secondary_id else None
-    if primary and is_available(session, primary, at, tz):
+    if primary and worker_is_available(session, primary, at, tz):
         return Route(primary, secondary, primary, secondary)
-    if secondary and is_available(session, secondary, at, tz):
+    if secondary and worker_is_available(session, secondary, at, tz):
         return Route(primary, secondary, secondary, primary)
     return Route(primary, secondary, None, None)
 
@@ -56,7 +59,7 @@ def next_back(session: Session, youth: Person, at: datetime, tz: ZoneInfo) -> tu
     best = None
     for worker_id in (youth.primary_id, youth.secondary_id):
         worker = get_person(session, person_id=worker_id) if worker_id else None
-        when = next_available(session, worker, at, tz) if worker else None
+        when = worker_next_available(session, worker, at, tz) if worker else None
         if when is not None and (best is None or when < best[1]):
             best = (worker, when)
     return best

@@ -13,7 +13,7 @@ from bot.events import Incoming
 from bot.i18n import Lang
 from bot.outbox import send_text
 from bot.relay import lang, relay, reply, take, who
-from bot.routing import is_available
+from bot.routing import worker_is_available
 from bot.service import Service
 from models.conversations import Conversation, Message
 from models.outbox import Outbox
@@ -49,7 +49,7 @@ def set_off(service: Service, session: Session, worker: Person, inc: Incoming, o
         ))
     else:
         reply(service, session, inc, L._("Du er nå tilgjengelig."))
-        if is_available(session, worker, service.now(), service.settings.tz):
+        if worker_is_available(session, worker, service.now(), service.settings.tz):
             come_back(service, session, worker)
     service.kick_outbox()
 
@@ -125,7 +125,7 @@ def sweep_availability(service: Service) -> None:
     now = service.now()
     with service.tx() as session:
         for worker in staff(session):
-            available = is_available(session, worker, now, service.settings.tz)
+            available = worker_is_available(session, worker, now, service.settings.tz)
             if not available and worker.away_since is None:
                 worker.away_since = now
             elif available and worker.away_since is not None:
