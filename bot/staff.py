@@ -15,7 +15,7 @@ from bot.outbox import send_text
 from bot.relay import lang, relay, reply, take, who
 from bot.routing import worker_is_available
 from bot.service import Service
-from models.conversations import Conversation, Message
+from models.conversations import Conversation, Message, awaiting_answer
 from models.outbox import Outbox
 from models.people import Person, get_person, staff, youths_of
 
@@ -81,7 +81,7 @@ def come_back(service: Service, session: Session, worker: Person) -> None:
     worker.away_since = None
     now = service.now()
     waiting = session.exec(
-        select(Message).where(Message.waiting_for == worker.id, Message.answered_at.is_(None)).order_by(Message.id)
+        select(Message).where(Message.waiting_for == worker.id, awaiting_answer()).order_by(Message.id)
     ).all()
     for msg in waiting:
         conv = session.get(Conversation, msg.conversation_id)
@@ -140,8 +140,7 @@ def escalate_due(service: Service) -> int:
     with service.tx() as session:
         due = session.exec(
             select(Message).where(
-                Message.escalate_at <= now, Message.escalated_at.is_(None), Message.answered_at.is_(None),
-                Message.direction == "in",
+                Message.escalate_at <= now, Message.escalated_at.is_(None), awaiting_answer(),
             ).order_by(Message.id)
         ).all()
         for msg in due:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint, func
+from sqlalchemy import ColumnElement, UniqueConstraint, and_, func
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.crypto import EncryptedText
@@ -38,7 +38,8 @@ class Message(SQLModel, table=True):
     answered_by: int | None = Field(default=None, foreign_key="person.id")
     escalate_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # Waiting for the primary, because nobody was available when it came in.
+    # Held for this worker (the primary), because nobody was available when it came in: relayed to them
+    # when they are back. Whether a message waits for a worker at all is `awaiting_answer()`.
     waiting_for: int | None = Field(default=None, foreign_key="person.id", index=True)
 
 
@@ -54,6 +55,13 @@ class RelayLink(SQLModel, table=True):
     conversation_id: int = Field(foreign_key="conversation.id")
     message_id: int | None = Field(default=None, foreign_key="message.id")
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+def awaiting_answer() -> ColumnElement[bool]:
+    """The one definition of a message waiting for a worker: it came in, and no worker has answered it or
+    taken it ("Jeg tar den") yet. The dashboard's open conversations, the escalation and the digest of a
+    worker coming back all ask this."""
+    return and_(Message.direction == "in", Message.answered_at.is_(None))
 
 
 def conversation_for(session: Session, *, person_id: int, youth_id: int) -> Conversation:
@@ -77,9 +85,7 @@ def link_for(session: Session, *, channel: str, address: str, external_id: str) 
 
 
 def unanswered(session: Session, *, conversation_id: int) -> list[Message]:
-    query = select(Message).where(
-        Message.conversation_id == conversation_id, Message.direction == "in", Message.answered_at.is_(None)
-    )
+    query = select(Message).where(Message.conversation_id == conversation_id, awaiting_answer())
     return list(session.exec(query.order_by(Message.id)))
 
 

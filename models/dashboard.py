@@ -14,7 +14,7 @@ from sqlalchemy import Index, and_, case, func, or_
 from sqlmodel import Session, select
 
 from models.contact_log import ContactLog
-from models.conversations import Conversation, Message
+from models.conversations import Conversation, Message, awaiting_answer
 from models.people import Person, Role
 
 # The timeline of one youth is `youth_id = ? ORDER BY at DESC, id DESC LIMIT n`: with this index it reads
@@ -84,7 +84,7 @@ def _where(query, f: Filters):
     if f.unanswered:
         # The incoming message itself, not the escalations and auto-replies that point at it too.
         query = query.join(Message, Message.id == ContactLog.message_id).where(
-            ContactLog.kind == "message", ContactLog.direction == "in", Message.answered_at.is_(None)
+            ContactLog.kind == "message", ContactLog.direction == "in", awaiting_answer()
         )
     return query
 
@@ -204,7 +204,7 @@ def worker_weeks(session: Session, *, worker_ids: list[int], start: datetime, en
         .join(Conversation, Conversation.id == Message.conversation_id)
         .join(youth, youth.id == Conversation.youth_id)
         .join(ContactLog, and_(ContactLog.message_id == Message.id, ContactLog.kind == "message"), isouter=True)
-        .where(Message.direction == "in", Message.answered_at.is_(None), youth.primary_id.in_(worker_ids))
+        .where(awaiting_answer(), youth.primary_id.in_(worker_ids))
     )
     conversations: dict[int, set[int]] = defaultdict(set)
     for worker_id, conversation_id, created_at, entry_id in open_rows:
@@ -246,7 +246,7 @@ def open_by_youth(session: Session, *, youth_ids: tuple[int, ...] | None) -> dic
     query = (
         select(Conversation.youth_id, func.count(func.distinct(Message.conversation_id)))
         .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Message.direction == "in", Message.answered_at.is_(None))
+        .where(awaiting_answer())
         .group_by(Conversation.youth_id)
     )
     if youth_ids is not None:
