@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Annotated
 
 import typer
@@ -37,16 +37,13 @@ def out(as_json: bool, data: dict, human: str) -> None:
 
 
 def _instant(value: str, field: str, tz, end_of_day: bool = False) -> datetime:
-    """An ISO date or date-time in local time (TETTPA_TIMEZONE) unless it carries an offset."""
+    """An ISO date or date-time in local time (TETTPA_TIMEZONE) unless it carries an offset (bot.timespec)."""
+    from bot.timespec import SpecError, parse_instant
+
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time())
-        else:
-            moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InputError(field, f"{value!r} is not an ISO date or date-time (2026-11-23 or 2026-11-23T08:00)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+        return parse_instant(value, tz, end_of_day=end_of_day)
+    except SpecError as exc:
+        raise InputError(field, str(exc)) from None
 
 
 def run(fn):

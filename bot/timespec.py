@@ -1,4 +1,5 @@
-"""Parsing and formatting of durations, weekdays, times of day and weekly opening hours."""
+"""Parsing and formatting of dates, instants, durations, weekdays, times of day and weekly opening hours:
+the one reading of each for the CLI, the chat commands and the dashboard (see `parse_date`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 import re
 from bisect import bisect_right
 from collections.abc import Iterable
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 
 DAY = 86_400
@@ -38,7 +39,80 @@ _TIME = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?")
 
 
 class SpecError(ValueError):
-    """A duration, day, time or opening-hours text that cannot be understood."""
+    """A date, duration, day, time or opening-hours text that cannot be understood."""
+
+
+# -- dates and instants -----------------------------------------------------------------------------
+
+_DATE_HELP = "use e.g. 2026-12-01, 01.12.2026, 01.12.26 or 01.12"
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DOTTED = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})(?:\.([0-9]{2}|[0-9]{4}))?\.?")
+DAY_WORDS = {"i dag": 0, "idag": 0, "today": 0, "i morgen": 1, "imorgen": 1, "tomorrow": 1}
+
+
+def parse_date(text: str, today: date | None = None) -> date:
+    """A day, read the same way everywhere:
+
+    - `2026-12-01` (ISO), `01.12.2026` and `1.12.26` (a two-digit year is 20YY: "01.12.26" is 2026);
+    - with `today` (chat commands): `01.12` without a year is this year's, or next year's if this year's
+      was before yesterday (so "/borte 01.12" on 2 December still means this week), and `i dag`,
+      `i morgen`, `today`, `tomorrow`.
+    """
+    shown = (text or "").strip()
+    word = shown.lower()
+    if today is not None and word in DAY_WORDS:
+        return today + timedelta(days=DAY_WORDS[word])
+    try:
+        if _ISO_DATE.fullmatch(word):
+            return date.fromisoformat(word)
+        dotted = _DOTTED.fullmatch(word)
+        if dotted:
+            day, month, year = int(dotted[1]), int(dotted[2]), dotted[3]
+            if year is not None:
+                return date(int(year) + (2000 if len(year) == 2 else 0), month, day)
+            if today is not None:
+                for candidate_year in range(today.year, today.year + 9):  # 29.02: up to the next leap year
+                    try:
+                        candidate = date(candidate_year, month, day)
+                    except ValueError:
+                        continue
+                    if candidate >= today - timedelta(days=1):
+                        return candidate
+                raise ValueError(shown)
+    except ValueError:
+        raise SpecError(f"{shown!r} is not a date") from None
+    raise SpecError(f"{shown!r} is not a date ({_DATE_HELP})")
+
+
+def parse_date_words(words: list[str], today: date) -> tuple[date, int] | None:
+    """A day at the start of a chat command's words, and how many words it took ("i morgen": two)."""
+    if not words:
+        return None
+    two = " ".join(words[:2]).lower()
+    if len(words) >= 2 and two in DAY_WORDS:
+        return today + timedelta(days=DAY_WORDS[two]), 2
+    try:
+        return parse_date(words[0], today), 1
+    except SpecError:
+        return None
+
+
+def parse_instant(text: str, tz: tzinfo, *, end_of_day: bool = False) -> datetime:
+    """An instant from the CLI or a form: an ISO date-time (`2026-11-25T14:00`, `2026-11-25 14:00`, with or
+    without an offset) in local time `tz` unless it carries an offset, or a day as `parse_date` reads it
+    without `today`, meaning its start (with `end_of_day`: the next day's start, so a last day counts)."""
+    shown = (text or "").strip()
+    try:
+        day = parse_date(shown)
+    except SpecError:
+        try:
+            moment = datetime.fromisoformat(shown) if any(c in shown for c in "T :") else None
+        except ValueError:
+            moment = None
+        if moment is None:
+            raise SpecError(f"{shown!r} is not a date or date-time (2026-11-23 or 2026-11-23T08:00)") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+    return datetime.combine(day + timedelta(days=1) if end_of_day else day, time(), tzinfo=tz)
 
 
 def parse_duration(value: str | int | float) -> timedelta:

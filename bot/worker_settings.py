@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlmodel import Session
 
@@ -11,6 +11,7 @@ from bot.errors import InputError
 from bot.events import Incoming
 from bot.relay import lang, reply
 from bot.service import Service
+from bot.timespec import parse_date_words
 from models.people import Person, absences_of
 
 
@@ -68,23 +69,18 @@ def absence_command(service: Service, session: Session, worker: Person, inc: Inc
 
 
 def parse_absence(words: list[str], now: datetime, tz) -> tuple[datetime, datetime]:
-    """"i dag" (now until midnight), or a first and last day as DD.MM[.YYYY] or YYYY-MM-DD (whole days)."""
+    """"i dag" (now until midnight), or a first and last day as bot.timespec.parse_date reads them (whole
+    days): 01.12 05.12, 01.12.2026, 2026-12-01, i morgen."""
     local = now.astimezone(tz)
     if " ".join(words).lower() in ("i dag", "idag", "today"):
         return now, datetime.combine(local.date() + timedelta(days=1), time(), tz)
-    days = [_day(word, local.date()) for word in words[:2]]
-    first, last = days[0], days[-1]
+    found = parse_date_words(words, local.date())
+    if found is None:
+        raise ValueError("no day")  # "/borte 5": the caller answers with an example
+    first, used = found
+    rest = parse_date_words(words[used:], local.date()) if words[used:] else None
+    if words[used:] and rest is None:
+        raise ValueError("no last day")
+    last = rest[0] if rest else first
     start = max(now, datetime.combine(first, time(), tz))
     return start, datetime.combine(last + timedelta(days=1), time(), tz)
-
-
-def _day(word: str, today: date) -> date:
-    if "-" in word:
-        return date.fromisoformat(word)
-    parts = [int(p) for p in word.strip(".").split(".")]
-    if len(parts) not in (2, 3):
-        raise ValueError(f"{word!r} is not a day")  # "/borte 5": the caller answers with an example
-    if len(parts) == 2:
-        day = date(today.year, parts[1], parts[0])
-        return day if day >= today - timedelta(days=1) else date(today.year + 1, parts[1], parts[0])
-    return date(parts[2] if parts[2] > 100 else 2000 + parts[2], parts[1], parts[0])

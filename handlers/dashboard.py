@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from bot import notes
+from bot import notes, timespec
 from bot.charts import Series, stacked_bars
 from bot.errors import InputError
 from bot.i18n import Lang
@@ -299,8 +299,8 @@ def add_note(svc: Service, request: Request, viewer: Viewer, form: FormData | No
         if youth is None:
             return not_found(svc, viewer)
         try:
-            at = datetime.fromisoformat(at_value).replace(tzinfo=tz) if at_value else None
-        except ValueError:
+            at = timespec.parse_instant(at_value, tz) if at_value else None
+        except timespec.SpecError:
             at, error = None, L._("Tidspunktet er ikke gyldig.")
         else:
             error = None

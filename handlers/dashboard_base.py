@@ -18,7 +18,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from bot import auth, notes
+from bot import auth, notes, timespec
 from bot.i18n import Lang
 from bot.service import Service
 from models.auth import STAGE_ENROL, STAGE_FULL, STAGE_TOTP
@@ -156,8 +156,8 @@ def parse_date(L: Lang, value: str | None, label: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
-    except ValueError:
+        return timespec.parse_date(value)
+    except timespec.SpecError:
         raise BadQuery(L._("{field}: «{value}» er ikke en dato (ÅÅÅÅ-MM-DD).", field=label, value=value)) from None
 
 

@@ -21,12 +21,11 @@ from bot import relay, texts
 from bot.errors import InputError
 from bot.i18n import Lang
 from bot.service import Service
-from bot.timespec import SpecError, parse_time
+from bot.timespec import SpecError, parse_date_words, parse_time
 from handlers.telegram_update import incoming
 from models.people import Person, Role, by_telegram_user, get_person, youths_of
 from models.schedules import SCHEDULED, Meeting, WakeupPlan, plans_of
 from scheduling import meetings, wakeups
-from scheduling.calendar import parse_day
 
 CHANNEL_WORDS = {"telegram": "telegram", "tg": "telegram", "sms": "sms", "ring": "call", "call": "call",
                  "telefon": "call", "oppringing": "call"}
@@ -114,27 +113,7 @@ def _find_youth(session: Session, worker: Person, W: Lang, word: str) -> Person:
 
 def _day_words(words: list[str], today: date) -> tuple[date, int] | None:
     """A day at the start of words, and how many words it took: i dag, i morgen, 24.11, 2026-11-24."""
-    if not words:
-        return None
-    joined = " ".join(words[:2]).lower()
-    for phrase, offset, used in (("i dag", 0, 2), ("i morgen", 1, 2)):
-        if joined == phrase or joined.startswith(phrase + " "):
-            return today + timedelta(days=offset), used
-    first = words[0].lower()
-    named = {"idag": 0, "today": 0, "imorgen": 1, "tomorrow": 1}
-    if first in named:
-        return today + timedelta(days=named[first]), 1
-    if first.count(".") == 1 and first.replace(".", "").isdigit():  # 24.11: this year, or next if it has passed
-        day, month = (int(p) for p in first.split("."))
-        try:
-            found = date(today.year, month, day)
-        except ValueError:
-            return None
-        return (found if found >= today else date(today.year + 1, month, day)), 1
-    try:
-        return parse_day(first, "date"), 1
-    except InputError:
-        return None
+    return parse_date_words(words, today)
 
 
 # -- /vekking -------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from bot.errors import InputError
+from bot.timespec import SpecError, parse_date
 from models.schedules import SchoolHoliday
 
 MAX_LENGTH = timedelta(days=120)  # a summer holiday is the longest; more is a typing error
@@ -27,14 +28,10 @@ class Imported:
 
 
 def parse_day(value: str, field_name: str) -> date:
-    """An ISO date (2026-10-05) or a Norwegian one (05.10.2026)."""
-    text = (value or "").strip()
+    """A day with its year, as bot.timespec.parse_date reads it: 2026-10-05, 05.10.2026 or 05.10.26."""
     try:
-        if "." in text:
-            day, month, year = (int(p) for p in text.split("."))
-            return date(year, month, day)
-        return date.fromisoformat(text)
-    except ValueError:
+        return parse_date(value)
+    except SpecError:
         raise InputError(field_name, f"{value!r} is not a date (YYYY-MM-DD or DD.MM.YYYY)") from None
 
 
