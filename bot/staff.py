@@ -20,24 +20,6 @@ from models.outbox import Outbox
 from models.people import Person, get_person, staff, youths_of
 
 
-def help_text(service: Service, worker: Person) -> str:
-    return lang(service, worker)._(
-        "Slik bruker du Tett på:\n"
-        "• Svar på en videresendt melding med «Svar», så går svaret til ungdommen eller forelderen.\n"
-        "• «Jeg tar den» sier fra at du tar en melding uten å svare ennå.\n"
-        "• /off (/av): du er ikke tilgjengelig, meldinger går til den andre kontaktpersonen.\n"
-        "• /on (/pa): du er tilgjengelig igjen og får det som kom mens du var borte.\n"
-        "• /timer: vis eller endre timene dine, for eksempel /timer man-fre 15:00-23:00.\n"
-        "• /borte: registrer fravær, for eksempel /borte 01.12 05.12 eller /borte i dag.\n"
-        "• /sprak som svar på en videresendt melding: velg språket den personen får meldinger på.\n"
-        "• /vekking: vekking for en ungdom (legg til, vis, pause, stopp).\n"
-        "• /mote: møter med påminnelser (legg til, vis, avlys).\n"
-        "• /notat: skriv et notat i kontaktloggen (som svar på en videresendt melding, eller med navnet på "
-        "ungdommen).\n"
-        "• /help: denne hjelpen."
-    )
-
-
 def set_off(service: Service, session: Session, worker: Person, inc: Incoming, off: bool) -> None:
     """Toggle the worker's own availability and say what it now is."""
     L = lang(service, worker)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from telegram import Update
 from telegram.error import TelegramError
@@ -16,6 +18,7 @@ from telegram.ext import (
 )
 
 from bot import actions, language, linking, relay, staff, worker_settings
+from bot.i18n import Lang
 from bot.service import Service
 from handlers import notes_telegram, schedules_telegram
 from handlers.telegram_update import incoming
@@ -85,7 +88,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     with svc.tx() as session:
         person = by_telegram_user(session, user_id=inc.user_id)
         if person is not None and person.is_staff:
-            relay.reply(svc, session, inc, staff.help_text(svc, person))
+            relay.reply(svc, session, inc, worker_help(relay.lang(svc, person)))
         elif person is not None:
             relay.reply(svc, session, inc, relay.lang(svc, person)._(
                 "Skriv hit når du vil, så når meldingen kontaktpersonen din. Haster det, ring 113. "
@@ -129,17 +132,62 @@ async def error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         context.bot_data.setdefault("failed_updates", set()).add(update_id)
 
 
+@dataclass(frozen=True)
+class Command:
+    """A worker's command, in one place: its name, its aliases, the handler, and its line in /help (a msgid of
+    its own, so each line is translated on its own). A command without a help line is not shown in /help."""
+
+    name: str
+    aliases: tuple[str, ...]
+    handler: Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+    help: Callable[[Lang], str] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [self.name, *self.aliases]
+
+
+# The order here is the order of /help. Adding a command is adding an entry (and its help line's
+# translations at the end of each catalog).
+COMMANDS = (
+    Command("start", (), start),
+    Command("off", ("av",), availability,
+            lambda W: W._("• /off (/av): du er ikke tilgjengelig, meldinger går til den andre kontaktpersonen.")),
+    Command("on", ("pa",), availability,
+            lambda W: W._("• /on (/pa): du er tilgjengelig igjen og får det som kom mens du var borte.")),
+    Command("timer", (), worker_setting,
+            lambda W: W._("• /timer: vis eller endre timene dine, for eksempel /timer man-fre 15:00-23:00.")),
+    Command("borte", (), worker_setting,
+            lambda W: W._("• /borte: registrer fravær, for eksempel /borte 01.12 05.12 eller /borte i dag.")),
+    Command("sprak", ("language",), choose_language,
+            lambda W: W._("• /sprak som svar på en videresendt melding: velg språket den personen får "
+                          "meldinger på.")),
+    Command("vekking", ("wakeup",), schedules_telegram.wakeup_command,
+            lambda W: W._("• /vekking: vekking for en ungdom (legg til, vis, pause, stopp).")),
+    Command("mote", ("meeting",), schedules_telegram.meeting_command,
+            lambda W: W._("• /mote: møter med påminnelser (legg til, vis, avlys).")),
+    Command("notat", (), notes_telegram.note,
+            lambda W: W._("• /notat: skriv et notat i kontaktloggen (som svar på en videresendt melding, eller "
+                          "med navnet på ungdommen).")),
+    Command("help", (), help_command, lambda W: W._("• /help: denne hjelpen.")),
+)
+
+
+def worker_help(W: Lang) -> str:
+    """/help for a worker: what a reply and "Jeg tar den" do, then one line per command."""
+    lines = [
+        W._("Slik bruker du Tett på:"),
+        W._("• Svar på en videresendt melding med «Svar», så går svaret til ungdommen eller forelderen."),
+        W._("• «Jeg tar den» sier fra at du tar en melding uten å svare ennå."),
+    ]
+    return "\n".join(lines + [command.help(W) for command in COMMANDS if command.help is not None])
+
+
 def register(application: Application, service: Service) -> None:
     """The one place that wires handlers."""
     application.bot_data["service"] = service
-    application.add_handler(CommandHandler("start", start, filters=PRIVATE))
-    application.add_handler(CommandHandler(["off", "av", "on", "pa"], availability, filters=PRIVATE))
-    application.add_handler(CommandHandler(["timer", "borte"], worker_setting, filters=PRIVATE))
-    application.add_handler(CommandHandler(["sprak", "language"], choose_language, filters=PRIVATE))
-    application.add_handler(CommandHandler("help", help_command, filters=PRIVATE))
-    application.add_handler(CommandHandler(["vekking", "wakeup"], schedules_telegram.wakeup_command, filters=PRIVATE))
-    application.add_handler(CommandHandler(["mote", "meeting"], schedules_telegram.meeting_command, filters=PRIVATE))
-    application.add_handler(CommandHandler("notat", notes_telegram.note, filters=PRIVATE))
+    for command in COMMANDS:
+        application.add_handler(CommandHandler(command.names, command.handler, filters=PRIVATE))
     application.add_handler(MessageHandler(PRIVATE & ~filters.UpdateType.EDITED & ~filters.StatusUpdate.ALL, message))
     application.add_handler(CallbackQueryHandler(button))
     application.add_error_handler(error)
