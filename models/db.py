@@ -62,6 +62,7 @@ def read_transaction(engine: Engine) -> Iterator[Session]:
         try:
             yield session
         finally:
+            session.expunge_all()  # what was read stays readable after the block, as after a commit
             session.rollback()
 
 
