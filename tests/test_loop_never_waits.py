@@ -14,6 +14,7 @@ import time
 import httpx
 
 from bot.loops import LoopLag
+from models import kv
 from tests.e2e import Deployment
 from tests.reliability import link, outside, roster_of, start_patiently, wait_until
 
@@ -104,3 +105,41 @@ def test_it_answers_health_throughout_and_relays_at_once_after_another_process_h
             print(f"\nlock held {HOLD:.0f} s; health answered {answers} times, slowest {slowest * 1000:.0f} ms; "
                   f"worst loop lag {max(lags or [0]) * 1000:.0f} ms", file=sys.stderr)
 
+
+
+def test_it_reads_at_once_while_another_process_holds_the_write_lock_and_only_writes_wait(tmp_path):
+    """Reads (health, metrics, exports) begin DEFERRED and read WAL's snapshot; writes begin IMMEDIATE and
+    wait, for TETTPA_DB_BUSY_TIMEOUT at most, in a worker thread."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from models.db import make_engine, ping, read_transaction, transaction
+    from models.migrate import upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'tettpa.db'}", busy_timeout=0.5)
+    upgrade(engine)
+    with transaction(engine) as session:
+        kv.put(session, "greeting", "hei")
+    other = sqlite3.connect(tmp_path / "tettpa.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        began = time.monotonic()
+        assert ping(engine)
+        with read_transaction(engine) as session:
+            assert kv.get(session, "greeting") == "hei"
+        assert time.monotonic() - began < 0.25  # no waiting for the lock
+        began = time.monotonic()
+        try:
+            with transaction(engine) as session:
+                kv.put(session, "greeting", "hallo")
+            raise AssertionError("a write got past another process's write lock")
+        except OperationalError:
+            pass
+        assert time.monotonic() - began >= 0.4  # it waited for the busy timeout, then gave up (to be retried)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with transaction(engine) as session:
+        kv.put(session, "greeting", "hallo")
+    engine.dispose()
