@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+from collections.abc import Callable
 
 import uvicorn
 from starlette.applications import Starlette
@@ -15,6 +16,7 @@ from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application
 
 from bot.delivery import undeliverable
+from bot.loops import LoopLag, Supervised
 from bot.outbox import Sender
 from bot.service import Service
 from bot.transports.telegram import TelegramTransport
@@ -91,24 +93,31 @@ class Runtime:
         ).hexdigest()
         self.telegram_state = "off" if self.application is None else "starting"
         self.tasks: list[asyncio.Task] = []
+        self.lag = LoopLag()
+        self.loops: dict[str, Supervised] = {
+            "outbox": Supervised("outbox", self.sender.run),
+            "intake": Supervised("intake", self.intake.run),
+            "lease": Supervised("lease", self.lease.run),
+        }
+        if self.application is not None:
+            self.loops["telegram"] = Supervised("telegram", self._telegram)
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        # The core queues sends from worker threads; the sender's wake-up is an asyncio event of this loop.
+        self.service.kick_outbox = threadsafe(loop, self.sender.kick)
+        self.lag_task = asyncio.create_task(self.lag.run(), name="loop lag")
         if self.sandbox is not None:
-            self.sandbox.seed()
-        # Wake-up and meeting jobs from their tables; what was missed while down is done by the sweep.
-        rebuild_schedules(self.scheduler, self.service)
+            await self.service.run(self.sandbox.seed)
+        # Today's and tomorrow's wake-up rows; what was missed while down is done by the sweep.
+        await self.service.run(rebuild_schedules, self.scheduler, self.service)
         # Paused until this process holds the scheduler lease (one scheduler per database).
         self.scheduler.start(paused=True)
-        self.tasks = [
-            asyncio.create_task(self.sender.run(), name="outbox"),
-            asyncio.create_task(self.intake.run(), name="intake"),
-            asyncio.create_task(self.lease.run(), name="lease"),
-        ]
-        if self.application is not None:
-            self.tasks.append(asyncio.create_task(self._telegram(), name="telegram"))
+        self.tasks = [asyncio.create_task(loop_.run(), name=name) for name, loop_ in self.loops.items()]
 
     async def _telegram(self) -> None:
-        """Connect to Telegram, retrying until it answers, then poll or register the webhook."""
+        """Connect to Telegram, retrying until it answers, then poll or register the webhook. Supervised:
+        anything that escapes (the webhook calls, the database) starts it again after a back-off."""
         settings, delay = self.service.settings, 1.0
         while True:
             try:
@@ -121,38 +130,47 @@ class Runtime:
         # Stored updates are handled from now on: PTB refuses to process any before initialize().
         self.intake.dispatchers["telegram"] = telegram_dispatcher(self.application)
         self.intake.kick()
-        with self.service.tx() as session:
-            kv.put(session, "telegram_username", self.application.bot.username)
-        if settings.telegram_updates == "webhook" and not settings.sandbox:
-            await self.application.bot.set_webhook(
-                url=f"{settings.public_url}/telegram/webhook", secret_token=self.webhook_secret,
-                allowed_updates=["message", "callback_query"],
-            )
-            self.telegram_state = "webhook"
-            return
-        await self.application.bot.delete_webhook()
+        username = self.application.bot.username
+        try:
+            await self.service.write(lambda session: kv.put(session, "telegram_username", username))
+            if settings.telegram_updates == "webhook" and not settings.sandbox:
+                await self.application.bot.set_webhook(
+                    url=f"{settings.public_url}/telegram/webhook", secret_token=self.webhook_secret,
+                    allowed_updates=["message", "callback_query"],
+                )
+                self.telegram_state = "webhook"
+                return
+            await self.application.bot.delete_webhook()
+        except Exception as exc:
+            self.telegram_state = f"restarting ({type(exc).__name__})"
+            raise
         self.telegram_state = "polling"
-        await poll_telegram(self.service, self.application, self.intake.kick)
+        await poll_telegram(self.service, self.application, self.intake.kick, report=self._telegram_report)
+
+    def _telegram_report(self, state: str) -> None:
+        self.telegram_state = state
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
+        for task in [*self.tasks, getattr(self, "lag_task", None)]:
+            if task is not None:
+                task.cancel()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.scheduler.shutdown(wait=False)
         with contextlib.suppress(Exception):
-            self.lease.release()
+            await self.service.run(self.lease.release)
         if self.application is not None and self.application._initialized:
             with contextlib.suppress(Exception):
                 await self.application.shutdown()
 
-    def metrics(self) -> dict[str, tuple[str, str, float]]:
-        """Counters since start and gauges from the database."""
-        with self.service.tx() as session:
-            gauges = outbox_gauges(session, self.service.now())
-            escalated = escalation_count(session)
-            stuck = inbound.stuck_count(session)
+    async def metrics(self) -> dict[str, tuple[str, str, float]]:
+        """Counters since start and gauges from the database (read in a worker thread, no write lock)."""
+
+        def read(session):
+            return outbox_gauges(session, self.service.now()), escalation_count(session), inbound.stuck_count(session)
+
+        gauges, escalated, stuck = await self.service.read(read)
         return {
             "messages_in_total": ("counter", "Inbound items handled (updates, SMS, status callbacks).",
                                   self.intake.handled),
@@ -167,15 +185,17 @@ class Runtime:
             "inbound_stuck": ("gauge", "Inbound items that failed 5 times and are now tried every 10 minutes.",
                               stuck),
             "scheduler_leader": ("gauge", "1 if this process runs the scheduler.", int(self.lease.held)),
+            "event_loop_lag_seconds": ("gauge", "The event loop's worst lag over the last 10 s: how long "
+                                       "something held it.", round(self.lag.worst(), 4)),
+            "loop_restarts_total": ("counter", "Background loops started again after they failed.",
+                                    sum(loop_.restarts for loop_ in self.loops.values())),
         }
 
-    def status(self, database: bool = True) -> dict:
+    async def status(self, database: bool = True) -> dict:
         """What /healthz shows besides the database; without a database, what needs one is unknown (None)."""
         pending = stuck = None
         if database:
-            with self.service.tx() as session:
-                pending = backlog(session)
-                stuck = inbound.stuck_count(session)
+            pending, stuck = await self.service.read(lambda session: (backlog(session), inbound.stuck_count(session)))
         return {
             "telegram": self.telegram_state,
             "twilio": "on" if self.service.settings.twilio_enabled else "off",
@@ -184,7 +204,26 @@ class Runtime:
             # Stored inbound items that keep failing: still tried, every 10 minutes, but someone should look.
             "inbound_stuck": stuck,
             "sandbox": self.sandbox is not None,
+            # Each background loop: running, restarting (the error's kind) or done; and how often it restarted.
+            "loops": {name: loop_.status() for name, loop_ in self.loops.items()},
+            "event_loop_lag_seconds": round(self.lag.worst(), 4),
         }
+
+
+def threadsafe(loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> Callable[[], None]:
+    """`fn` called on `loop`, whichever thread calls the result."""
+
+    def call() -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            fn()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(fn)
+
+    return call
 
 
 def create_app(runtime: Runtime) -> Starlette:

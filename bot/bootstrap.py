@@ -47,7 +47,7 @@ def open_service(settings: Settings | None = None, *, migrate: bool = True) -> S
             # In the sandbox a newcomer should see an escalation happen while they watch.
             settings.escalation_after = timedelta(minutes=1)
     crypto.use_keys(data_keys(settings))
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, busy_timeout=settings.db_busy_timeout.total_seconds())
     if migrate:
         upgrade(engine)
     else:

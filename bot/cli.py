@@ -219,9 +219,9 @@ def log_export(
         end = _instant(until, "until", tz, end_of_day=True) if until else None
         if start and end and end <= start:
             raise InputError("until", "--until must not be before --from")
-        with svc.tx() as session:
-            typer.echo(export(session, svc.settings, fmt="json" if as_json else fmt, youth_id=youth,
-                              start=start, end=end), nl=fmt == "json" or as_json)
+        with svc.reading() as session:  # a long read: never the write lock, so the service goes on writing
+            text = export(session, svc.settings, fmt="json" if as_json else fmt, youth_id=youth, start=start, end=end)
+        typer.echo(text, nl=fmt == "json" or as_json)
 
     run(body)
 

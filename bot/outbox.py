@@ -229,7 +229,7 @@ class Sender:
         try:
             while True:
                 try:
-                    busy = self.start_lanes()
+                    busy = await self.start_lanes()
                 except Exception:
                     log.exception("outbox round failed")
                     busy = False
@@ -241,24 +241,18 @@ class Sender:
 
     async def run_once(self) -> bool:
         """Send one batch of due rows and wait for it; True if there was anything to send."""
-        busy = self.start_lanes()
+        busy = await self.start_lanes()
         await asyncio.gather(*self.lanes.values(), return_exceptions=True)
         return busy
 
-    def start_lanes(self) -> bool:
-        """Claim due rows of lanes with no send under way and start sending them; True if any."""
+    async def start_lanes(self) -> bool:
+        """Claim due rows of lanes with no send under way and start sending them; True if any. The database
+        work runs in worker threads (Service.run): the event loop never waits for it."""
         self.lanes = {name: lane for name, lane in self.lanes.items() if not lane.done()}
         room = MAX_LANES - len(self.lanes)
         if room <= 0:
             return False
-        with self.service.tx() as session:
-            dead = [h for h in store.holders(session) if h and dead_here(h, self.holder)]
-            common = {"now": self.service.now(), "lease": LEASE, "holder": self.holder, "dead_holders": dead}
-            rows = store.claim(session, limit=room, skip_channels=[TELEGRAM_LANE],
-                               skip_addresses=[name for name in self.lanes if name != TELEGRAM_LANE], **common)
-            if TELEGRAM_LANE not in self.lanes:
-                rows += store.claim(session, limit=TELEGRAM_BATCH, channels=[TELEGRAM_LANE], **common)
-            claimed = [Claimed(row.id, row.channel, to_outgoing(row), row.attempts, row.tried_at) for row in rows]
+        dead, claimed = await self.service.run(self._claim, room, list(self.lanes))
         if dead:
             log.info("outbox: took over the rows of %s process(es) that died on this machine", len(dead))
         if not claimed:
@@ -269,6 +263,17 @@ class Sender:
         for name, items in by_lane.items():
             self.lanes[name] = asyncio.create_task(self._lane(items), name=f"outbox lane {len(self.lanes)}")
         return True
+
+    def _claim(self, room: int, busy_lanes: list[str]) -> tuple[list[str], list[Claimed]]:
+        with self.service.tx() as session:
+            dead = [h for h in store.holders(session) if h and dead_here(h, self.holder)]
+            common = {"now": self.service.now(), "lease": LEASE, "holder": self.holder, "dead_holders": dead}
+            rows = store.claim(session, limit=room, skip_channels=[TELEGRAM_LANE],
+                               skip_addresses=[name for name in busy_lanes if name != TELEGRAM_LANE], **common)
+            if TELEGRAM_LANE not in busy_lanes:
+                rows += store.claim(session, limit=TELEGRAM_BATCH, channels=[TELEGRAM_LANE], **common)
+            claimed = [Claimed(row.id, row.channel, to_outgoing(row), row.attempts, row.tried_at) for row in rows]
+        return dead, claimed
 
     async def _lane(self, items: list[Claimed]) -> None:
         try:
@@ -286,20 +291,23 @@ class Sender:
                 continue
             if asyncio.get_running_loop().time() >= renew_at:
                 # Slow sends: keep the rest of the batch ours, or another process would take it and send it too.
-                self._renew([i.row_id for i in items[index:]])
+                await self.service.run(self._renew, [i.row_id for i in items[index:]])
                 renew_at = asyncio.get_running_loop().time() + RENEW_EVERY
             if await self._send_one(item):
                 continue
             stopped.add(item.out.address)
             later = [i.row_id for i in items[index + 1:] if i.out.address == item.out.address]
             if later:
-                with self.service.tx() as session:
-                    due = session.get(Outbox, item.row_id).due_at
-                    for later_id in later:
-                        row = session.get(Outbox, later_id)
-                        if self._mine(row):
-                            row.status, row.lease_until, row.due_at = PENDING, None, due
-                            row.attempts -= 1
+                await self.service.run(self._hold_back, item.row_id, later)
+
+    def _hold_back(self, failed_id: int, later: list[int]) -> None:
+        with self.service.tx() as session:
+            due = session.get(Outbox, failed_id).due_at
+            for later_id in later:
+                row = session.get(Outbox, later_id)
+                if self._mine(row):
+                    row.status, row.lease_until, row.due_at = PENDING, None, due
+                    row.attempts -= 1
 
     def _renew(self, row_ids: list[int]) -> None:
         with self.service.tx() as session:
@@ -317,25 +325,29 @@ class Sender:
             if isinstance(transport, Lookup):
                 if item.tried_at is not None:
                     receipt = await self._find(transport.lookup, item)
-                if receipt is None and not self._tried(item.row_id):
+                if receipt is None and not await self.service.run(self._tried, item.row_id):
                     return True  # the lookup took so long that another process has the row now: its turn
             if receipt is None:
                 receipt = await transport.send(item.out)
         except TransportError as exc:
-            self._failed(item.row_id, exc, item.attempts)
+            await self.service.run(self._failed, item.row_id, exc, item.attempts)
             return False
         except Exception as exc:  # a bug in a transport must not stop the loop; treat it as passing
             log.error("transport %s crashed\n%s", item.channel, where(exc))
-            self._failed(item.row_id, TransportError(type(exc).__name__), item.attempts)
+            await self.service.run(self._failed, item.row_id, TransportError(type(exc).__name__), item.attempts)
             return False
-        self._sent(item.row_id, receipt)
-        return True
+        while True:  # a send that got through must be recorded, or it would be sent again: wait out a locked database
+            try:
+                await self.service.run(self._sent, item.row_id, receipt)
+                return True
+            except Exception as exc:
+                log.warning("outbox %s: recording the send failed (%s); trying again", item.row_id, type(exc).__name__)
+                await asyncio.sleep(1.0)
 
     async def _find(self, lookup, item: Claimed) -> Receipt | None:
         """The send an earlier request made, if the provider has it and no other row claims it."""
         candidates = await lookup(item.out, item.tried_at - LOOKUP_MARGIN)
-        with self.service.tx() as session:
-            known = store.known_external_ids(session, candidates)
+        known = await self.service.read(lambda session: store.known_external_ids(session, candidates))
         for external_id in candidates:
             if external_id not in known:
                 log.info("outbox %s: an earlier request got through; recorded, not sent again", item.row_id)

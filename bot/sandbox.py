@@ -58,7 +58,7 @@ class Sandbox:
                                        language_code="nb")
 
     def people(self) -> list[dict]:
-        with self.service.tx() as session:
+        with self.service.reading() as session:
             rows = session.exec(select(Person).where(Person.telegram_user_id.is_not(None)).order_by(Person.id)).all()
             return [
                 {"id": p.id, "name": p.name, "role": p.role, "user_id": p.telegram_user_id,

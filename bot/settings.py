@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     session_timeout: Duration = timedelta(hours=1)
     # A TrueType font with Latin, Cyrillic and Arabic letters for the PDF export (Debian: fonts-dejavu-core).
     pdf_font: str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    # SQLite: how long a write waits for another process's write lock (a backup, a CLI import) before it fails
+    # and is tried again. It waits in a worker thread; the event loop, /healthz and reads go on meanwhile.
+    db_busy_timeout: Duration = timedelta(seconds=30)
 
     @field_validator("timezone")
     @classmethod

@@ -192,7 +192,9 @@ def _export(svc: Service, request: Request, viewer: Viewer, fmt: str) -> Respons
     except BadQuery as exc:
         return error_page(svc, 400, str(exc), viewer)
     youth_id = request.path_params["youth_id"]
-    with svc.tx() as session:
+    # A read transaction (never the write lock), the rendering outside any transaction, then a short write
+    # for the audit trace: the export leaves only after its trace is committed.
+    with svc.reading() as session:
         youth = visible_youth(session, viewer, youth_id)
         if youth is None:
             return not_found(svc, viewer)
@@ -203,23 +205,24 @@ def _export(svc: Service, request: Request, viewer: Viewer, fmt: str) -> Respons
         else:
             rows = [as_dict(e, svc.settings) for e in entries(session, youth_id=youth.id, start=period.start,
                                                                 end=period.end)]
-            count = len(rows)
-            span = _span(L, period)
-            made = L._("Eksportert {when} av {name}", when=L.datetime(svc.now(), "d. MMMM y 'kl.' HH:mm"),
-                       name=viewer.person.name)
-            try:
-                body = render_pdf(
-                    svc.settings.pdf_font, L, title=L._("Kontaktlogg for {name} (id {id})", name=youth.name,
-                                                        id=youth.id),
-                    lines=[span, made, L._("{n} oppføringer. Felter som i «tettpa log export».", n=count)],
-                    rows=rows,
-                )
-            except FontMissing as exc:
-                log.error("PDF export needs a TrueType font at TETTPA_PDF_FONT=%s", exc)
-                return error_page(svc, 503, L._(
-                    "PDF-eksporten mangler skrifttypen på serveren (TETTPA_PDF_FONT). CSV-eksporten virker."
-                ), viewer)
-        # Recorded in the same transaction as the read: no export without its trace.
+    if fmt != "csv":
+        count = len(rows)
+        span = _span(L, period)
+        made = L._("Eksportert {when} av {name}", when=L.datetime(svc.now(), "d. MMMM y 'kl.' HH:mm"),
+                   name=viewer.person.name)
+        try:
+            body = render_pdf(
+                svc.settings.pdf_font, L, title=L._("Kontaktlogg for {name} (id {id})", name=youth.name,
+                                                    id=youth.id),
+                lines=[span, made, L._("{n} oppføringer. Felter som i «tettpa log export».", n=count)],
+                rows=rows,
+            )
+        except FontMissing as exc:
+            log.error("PDF export needs a TrueType font at TETTPA_PDF_FONT=%s", exc)
+            return error_page(svc, 503, L._(
+                "PDF-eksporten mangler skrifttypen på serveren (TETTPA_PDF_FONT). CSV-eksporten virker."
+            ), viewer)
+    with svc.tx() as session:
         audit.record(session, at=svc.now(), actor_id=viewer.person.id,
                      action=audit.EXPORT_CSV if fmt == "csv" else audit.EXPORT_PDF, youth_id=youth.id,
                      detail=urlencode([(k, v) for k, v in (("from", period.first), ("until", period.last),

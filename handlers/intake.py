@@ -8,6 +8,7 @@ update when the next getUpdates carries an offset past it, which happens after t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import warnings
@@ -39,7 +40,8 @@ Dispatcher = Callable[[dict], Awaitable[bool]]
 
 
 def store_telegram(service: Service, updates: list[dict]) -> int:
-    """Store a batch of raw updates and move the offset past them, in one transaction."""
+    """Store a batch of raw updates and move the offset past them, in one transaction. Blocking: from async
+    code, `await service.run(store_telegram, service, updates)`."""
     stored = 0
     with service.tx() as session:
         for update in updates:
@@ -90,101 +92,125 @@ class Intake:
     async def run_once(self) -> bool:
         now = self.service.now()
         self.retry_at = {k: v for k, v in self.retry_at.items() if v > now}
-        with self.service.tx() as session:
-            dead = [h for h in inbound.holders(session) if dead_here(h, self.holder)]
-            # Only channels on in this process; another process (or a restart) handles the rest.
-            items = [(i.id, i.source, i.payload, i.attempts) for i in inbound.pending(
-                session, now=now, sources=list(self.dispatchers), skip=list(self.retry_at),
-                holder=self.holder, dead_holders=dead)]
+        dead, items = await self.service.read(self._due, now)
         taken = 0
         for item_id, source, payload, attempts in items:
-            with self.service.tx() as session:
-                mine = inbound.take(session, item_id=item_id, holder=self.holder, now=self.service.now(),
-                                    lease=LEASE, dead_holders=dead)
+            mine = await self.service.write(lambda session, item_id=item_id: inbound.take(
+                session, item_id=item_id, holder=self.holder, now=self.service.now(), lease=LEASE,
+                dead_holders=dead))
             if not mine:
-                await asyncio.sleep(0)
                 continue  # another process took it a moment ago
             taken += 1
-            dispatcher = self.dispatchers[source]
-            stuck = attempts >= inbound.FAST_ATTEMPTS
-            try:
-                ok = await dispatcher(json.loads(payload))
-                problem = None if ok else "handler failed"
-            except Exception as exc:
-                # Only the item's id, channel and the kind of error: never a text or a number.
-                if stuck:
-                    log.warning("stuck inbound %s (%s) failed again (%s, attempt %d)", item_id, source,
-                                type(exc).__name__, attempts + 1)
-                else:
-                    log.error("inbound %s (%s) failed\n%s", item_id, source, where(exc))
-                ok, problem = False, type(exc).__name__
-            with self.service.tx() as session:
-                row = session.get(Inbound, item_id)
-                row.holder = row.lease_until = None
-                if ok:
-                    row.processed_at = self.service.now()
-                    self.handled += 1
-                    if stuck:
-                        log.info("stuck inbound %s (%s) handled after %d attempts", item_id, source, attempts + 1)
-                else:
-                    row.attempts += 1
-                    row.error = problem
-                    if row.attempts < inbound.FAST_ATTEMPTS:
-                        delay = timedelta(seconds=2 ** row.attempts)  # 2, 4, 8, 16 s
-                    else:
-                        delay = inbound.SLOW_RETRY
-                        if row.attempts == inbound.FAST_ATTEMPTS:
-                            log.error("inbound %s (%s) failed %d times (%s); trying it every %d min until it "
-                                      "is handled", item_id, source, row.attempts, problem,
-                                      int(inbound.SLOW_RETRY.total_seconds() // 60))
-                    self.retry_at[item_id] = self.service.now() + delay
-                    # Kept as a lease, so another process does not try it before its back-off is over.
-                    row.holder, row.lease_until = self.holder, self.service.now() + delay
-            # Handling is synchronous: between items, let sends record what they sent and webhooks answer.
-            await asyncio.sleep(0)
+            await self._handle(item_id, source, payload, attempts)
         return taken > 0
+
+    def _due(self, session, now: datetime) -> tuple[list[str], list[tuple]]:
+        dead = [h for h in inbound.holders(session) if dead_here(h, self.holder)]
+        # Only channels on in this process; another process (or a restart) handles the rest.
+        items = [(i.id, i.source, i.payload, i.attempts) for i in inbound.pending(
+            session, now=now, sources=list(self.dispatchers), skip=list(self.retry_at),
+            holder=self.holder, dead_holders=dead)]
+        return dead, items
+
+    async def _handle(self, item_id: int, source: str, payload: str, attempts: int) -> None:
+        """Handle one taken item. Its handler's transaction commits its effects and its "handled" mark
+        together (see models.inbound.Handling); a crash before that commit leaves the item unhandled and
+        its effects undone, a crash after it leaves it handled."""
+        stuck = attempts >= inbound.FAST_ATTEMPTS
+        state, token = inbound.handling(item_id, self.holder)
+        try:
+            ok = await self.dispatchers[source](json.loads(payload))
+            if not ok:
+                state.error = state.error or "handler failed"
+        except Exception as exc:
+            state.failed(exc)
+            # Only the item's id, channel and the kind of error: never a text or a number.
+            if stuck:
+                log.warning("stuck inbound %s (%s) failed again (%s, attempt %d)", item_id, source,
+                            type(exc).__name__, attempts + 1)
+            else:
+                log.error("inbound %s (%s) failed\n%s", item_id, source, where(exc))
+        finally:
+            inbound.end_handling(token)
+        if state.marked:  # its effects and its mark were committed together: handled, whatever came after
+            self.handled += 1
+            if stuck:
+                log.info("stuck inbound %s (%s) handled after %d attempts", item_id, source, attempts + 1)
+            return
+        if state.error is None:  # nothing to write (an update of a kind nobody handles): just the mark
+            with contextlib.suppress(inbound.LostItem):
+                await self.service.write(lambda session: inbound.mark_handled(session, state, now=self.service.now()))
+                self.handled += 1
+            return
+        await self.service.write(self._failed, item_id, source, state.error)
+
+    def _failed(self, session, item_id: int, source: str, problem: str) -> None:
+        row = session.get(Inbound, item_id)
+        if row.processed_at is not None or row.holder != self.holder:
+            return  # handled meanwhile, or no longer ours
+        row.holder = row.lease_until = None
+        row.attempts += 1
+        row.error = problem
+        if row.attempts < inbound.FAST_ATTEMPTS:
+            delay = timedelta(seconds=2 ** row.attempts)  # 2, 4, 8, 16 s
+        else:
+            delay = inbound.SLOW_RETRY
+            if row.attempts == inbound.FAST_ATTEMPTS:
+                log.error("inbound %s (%s) failed %d times (%s); trying it every %d min until it "
+                          "is handled", item_id, source, row.attempts, problem,
+                          int(inbound.SLOW_RETRY.total_seconds() // 60))
+        self.retry_at[item_id] = self.service.now() + delay
+        # Kept as a lease, so another process does not try it before its back-off is over.
+        row.holder, row.lease_until = self.holder, self.service.now() + delay
 
 
 def telegram_dispatcher(application: Application) -> Dispatcher:
     """Feed a stored update through PTB's handlers; False if a handler raised."""
 
     async def dispatch(data: dict) -> bool:
-        update = Update.de_json(data, application.bot)
-        failed = application.bot_data.setdefault("failed_updates", set())
-        await application.process_update(update)
-        if update.update_id in failed:
-            failed.discard(update.update_id)
-            return False
+        # A handler that fails says so on the item being handled (handlers.telegram.error), so the
+        # outcome travels with the item, not through the application's shared state.
+        await application.process_update(Update.de_json(data, application.bot))
         return True
 
     return dispatch
 
 
-async def poll_telegram(service: Service, application: Application, on_stored: Callable[[], None]) -> None:
-    """Long-poll getUpdates, storing each batch before asking for the next."""
+async def poll_telegram(service: Service, application: Application, on_stored: Callable[[], None],
+                        report: Callable[[str], None] = lambda state: None) -> None:
+    """Long-poll getUpdates, storing each batch before asking for the next.
+
+    Nothing here ends the loop: a Telegram error or a database error (the database locked by another
+    process, PostgreSQL restarting) is logged by its kind and tried again with back-off. A batch that could
+    not be stored is fetched again, since the offset only moves past what is stored."""
     bot = application.bot
     delay = 1.0
     while True:
-        with service.tx() as session:
-            offset = int(kv.get(session, "telegram_offset", "0"))
         try:
+            offset = await service.read(lambda session: int(kv.get(session, "telegram_offset", "0")))
             updates = await bot.do_api_request(
                 "getUpdates",
                 api_kwargs={"offset": offset, "timeout": POLL_TIMEOUT, "allowed_updates": ALLOWED_UPDATES},
                 read_timeout=POLL_TIMEOUT + 10,
             )
+            if updates:
+                await service.run(store_telegram, service, updates)
+                on_stored()
             delay = 1.0
+            report("polling")
+            continue
         except RetryAfter as exc:
+            report("polling (flood control)")
             await asyncio.sleep(_seconds(exc.retry_after))
             continue
         except (NetworkError, Conflict, InvalidToken, TelegramError) as exc:
             log.warning("getUpdates failed (%s); trying again in %.0f s", type(exc).__name__, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
-            continue
-        if updates:
-            store_telegram(service, updates)
-            on_stored()
+            report(f"polling (retrying: {type(exc).__name__})")
+        except Exception as exc:  # the database: the batch stays at Telegram until it can be stored
+            log.warning("storing updates failed (%s); trying again in %.0f s", type(exc).__name__, delay)
+            report(f"polling (retrying: {type(exc).__name__})")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
 
 
 def _seconds(value) -> float:

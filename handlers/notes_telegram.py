@@ -15,10 +15,13 @@ async def note(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     an ordinary message."""
     svc = context.bot_data["service"]
     inc = incoming(update)
-    with svc.tx() as session:
+    args = " ".join(context.args or [])
+
+    def work(session) -> None:
         person = by_telegram_user(session, user_id=inc.user_id)
         if person is not None and person.is_staff:
-            notes.from_telegram(svc, session, person, inc, " ".join(context.args or []))
+            notes.from_telegram(svc, session, person, inc, args)
         else:
             relay.receive(svc, session, inc)
-    svc.kick_outbox()
+
+    await svc.write(work)

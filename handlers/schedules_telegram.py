@@ -66,13 +66,16 @@ async def _command(update: Update, context: ContextTypes.DEFAULT_TYPE, body) -> 
     """A worker's command; from anyone else it is an ordinary message."""
     svc: Service = context.bot_data["service"]
     inc = incoming(update)
-    with svc.tx() as session:
+    args = list(context.args or [])
+
+    def work(session: Session) -> None:
         worker = by_telegram_user(session, user_id=inc.user_id)
         if worker is None or not worker.is_staff:
             relay.receive(svc, session, inc)
         else:
-            relay.reply(svc, session, inc, body(svc, session, worker, list(context.args or [])))
-    svc.kick_outbox()
+            relay.reply(svc, session, inc, body(svc, session, worker, args))
+
+    await svc.write(work)
 
 
 def _problem(W: Lang, exc: InputError) -> str:

@@ -22,6 +22,7 @@ from bot.i18n import Lang
 from bot.service import Service
 from handlers import notes_telegram, schedules_telegram
 from handlers.telegram_update import incoming
+from models.inbound import current_handling
 from models.people import by_telegram_user
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,8 @@ def _service(context: ContextTypes.DEFAULT_TYPE) -> Service:
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start CODE links this Telegram account to the invite's owner."""
     svc = _service(context)
-    with svc.tx() as session:
-        linking.start(svc, session, incoming(update), " ".join(context.args or []))
+    inc, code = incoming(update), " ".join(context.args or [])
+    await svc.write(lambda session: linking.start(svc, session, inc, code))
 
 
 async def availability(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -45,12 +46,15 @@ async def availability(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     svc = _service(context)
     inc = incoming(update)
     command = (update.effective_message.text or "").split()[0].lstrip("/").split("@")[0].lower()
-    with svc.tx() as session:
+
+    def work(session) -> None:
         person = by_telegram_user(session, user_id=inc.user_id)
         if person is not None and person.is_staff:
             staff.set_off(svc, session, person, inc, off=command in ("off", "av"))
         else:
             relay.receive(svc, session, inc)
+
+    await svc.write(work)
 
 
 async def worker_setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -59,33 +63,40 @@ async def worker_setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     inc = incoming(update)
     command = (update.effective_message.text or "").split()[0].lstrip("/").split("@")[0].lower()
     setting = worker_settings.hours_command if command == "timer" else worker_settings.absence_command
-    with svc.tx() as session:
+    args = " ".join(context.args or [])
+
+    def work(session) -> None:
         person = by_telegram_user(session, user_id=inc.user_id)
         if person is not None and person.is_staff:
-            setting(svc, session, person, inc, " ".join(context.args or []))
+            setting(svc, session, person, inc, args)
         else:
             relay.receive(svc, session, inc)
-    svc.kick_outbox()
+
+    await svc.write(work)
 
 
 async def choose_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/sprak: choose one's language; a worker replying to a relay chooses for that person."""
     svc = _service(context)
     inc = incoming(update)
-    with svc.tx() as session:
+    args = " ".join(context.args or [])
+
+    def work(session) -> None:
         person = by_telegram_user(session, user_id=inc.user_id)
         if person is None:
             relay.receive(svc, session, inc)
         else:
-            language.command(svc, session, person, inc, " ".join(context.args or []))
-    svc.kick_outbox()
+            language.command(svc, session, person, inc, args)
+
+    await svc.write(work)
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/help: what a worker can do here; anyone else is told what this bot is."""
     svc = _service(context)
     inc = incoming(update)
-    with svc.tx() as session:
+
+    def work(session) -> None:
         person = by_telegram_user(session, user_id=inc.user_id)
         if person is not None and person.is_staff:
             relay.reply(svc, session, inc, worker_help(relay.lang(svc, person)))
@@ -96,26 +107,28 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             ))
         else:
             relay.receive(svc, session, inc)
-    svc.kick_outbox()
+
+    await svc.write(work)
 
 
 async def message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any other message: relayed, answered or explained by the core."""
     svc = _service(context)
-    with svc.tx() as session:
-        relay.receive(svc, session, incoming(update))
+    inc = incoming(update)
+    await svc.write(lambda session: relay.receive(svc, session, inc))
 
 
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A press on an inline button: its data names a registered action ("take:12", "wake:3")."""
     svc = _service(context)
     query = update.callback_query
-    answer = None
-    with svc.tx() as session:
-        person = by_telegram_user(session, user_id=query.from_user.id)
-        if person is not None:
-            answer = actions.perform(svc, session, person, query.data or "")
-    svc.kick_outbox()
+    user_id, data = query.from_user.id, query.data or ""
+
+    def work(session) -> str | None:
+        person = by_telegram_user(session, user_id=user_id)
+        return actions.perform(svc, session, person, data) if person is not None else None
+
+    answer = await svc.write(work)
     # The answer is a toast on the person's screen: not worth an outbox row if it is lost. Nor worth handling
     # the press again when Telegram refuses it (too old after a restart): the press itself is done.
     try:
@@ -125,11 +138,13 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """One error handler: log without content, and leave the stored update to be tried again."""
+    """One error handler: log without content, and leave the stored update to be tried again (the item
+    being handled is told; whatever its handler wrote was rolled back)."""
     update_id = getattr(update, "update_id", None)
     log.error("handling update %s failed: %s", update_id, type(context.error).__name__, exc_info=context.error)
-    if update_id is not None:
-        context.bot_data.setdefault("failed_updates", set()).add(update_id)
+    handling = current_handling()
+    if handling is not None:
+        handling.failed(context.error)
 
 
 @dataclass(frozen=True)

@@ -85,10 +85,10 @@ async def sms_webhook(request: Request) -> Response:
         return PlainTextResponse("missing MessageSid or From", status_code=400)
     runtime = request.app.state.runtime
     service = runtime.service
-    with service.tx() as session:
-        # The arrival time goes with the form: it is when the person wrote, however late it is handled.
-        payload = json.dumps({**form, RECEIVED_AT: service.now().isoformat()})
-        inbound.store(session, source="sms", key=f"sms:{sid}", payload=payload, now=service.now())
+    # The arrival time goes with the form: it is when the person wrote, however late it is handled.
+    payload = json.dumps({**form, RECEIVED_AT: service.now().isoformat()})
+    await service.write(lambda session: inbound.store(session, source="sms", key=f"sms:{sid}", payload=payload,
+                                                      now=service.now()))
     runtime.intake.kick()
     return _twiml(MessagingResponse())
 
@@ -104,9 +104,8 @@ async def status_webhook(request: Request) -> Response:
         return PlainTextResponse("missing sid", status_code=400)
     runtime = request.app.state.runtime
     service = runtime.service
-    with service.tx() as session:
-        inbound.store(session, source="status", key=f"status:{sid}:{status}", payload=json.dumps(form),
-                      now=service.now())
+    await service.write(lambda session: inbound.store(session, source="status", key=f"status:{sid}:{status}",
+                                                      payload=json.dumps(form), now=service.now()))
     runtime.intake.kick()
     return PlainTextResponse("")
 
@@ -134,8 +133,8 @@ async def voice_webhook(request: Request) -> Response:
         return _forbidden()
     service: Service = request.app.state.runtime.service
     caller = _phone(form, "From")
-    with service.tx() as session:
-        decision = calls.incoming_call(service, session, sid=form.get("CallSid", ""), caller=caller)
+    decision = await service.write(lambda session: calls.incoming_call(service, session, sid=form.get("CallSid", ""),
+                                                                       caller=caller))
     return _ring_or_say(request, decision)
 
 
@@ -150,10 +149,9 @@ async def voice_dial(request: Request) -> Response:
         return PlainTextResponse("bad call reference", status_code=400)
     call_id, step = reference
     duration = form.get("DialCallDuration")
-    with service.tx() as session:
-        decision = calls.dial_result(service, session, call_id=call_id, step=step,
-                                     status=form.get("DialCallStatus", ""),
-                                     duration=_seconds(duration))
+    decision = await service.write(lambda session: calls.dial_result(
+        service, session, call_id=call_id, step=step, status=form.get("DialCallStatus", ""),
+        duration=_seconds(duration)))
     if decision is None:
         response = VoiceResponse()
         response.hangup()
@@ -171,8 +169,7 @@ async def voice_whisper(request: Request) -> Response:
     if reference is None:
         return PlainTextResponse("bad call reference", status_code=400)
     call_id, step = reference
-    with service.tx() as session:
-        whisper = calls.whisper(service, session, call_id=call_id, step=step)
+    whisper = await service.write(lambda session: calls.whisper(service, session, call_id=call_id, step=step))
     response = VoiceResponse()
     if whisper:
         response.say(whisper.text, language=say_language(whisper.language))
@@ -188,12 +185,14 @@ async def voice_gather(request: Request) -> Response:
     ref = request.query_params.get("ref", "")
     response = VoiceResponse()
     called = _phone(form, "To")
-    with service.tx() as session:
+
+    def work(session) -> tuple[str | None, str]:
         people = by_phone(session, phone=called) if called else []
         person = next((p for p in people if not p.is_staff), people[0] if people else None)
         answer = actions.perform(service, session, person, ref) if person and form.get("Digits") else None
-        language = person.language if person else "nb"
-    service.kick_outbox()
+        return answer, person.language if person else "nb"
+
+    answer, language = await service.write(work)
     if answer:
         response.say(answer, language=say_language(language))
     response.hangup()
@@ -217,8 +216,7 @@ def sms_dispatcher(service: Service):
         sid = form.get("MessageSid") or form.get("SmsSid")
         inc = Incoming(source_key=f"sms:{sid}", channel="sms", address=sender, text=form.get("Body", ""),
                        sent_at=_received_at(form))
-        with service.tx() as session:
-            receive_sms(service, session, inc)
+        await service.write(lambda session: receive_sms(service, session, inc))
         return True
 
     return dispatch
@@ -227,16 +225,16 @@ def sms_dispatcher(service: Service):
 def status_dispatcher(service: Service):
     """Handle a stored status callback: message delivery, or a call's end."""
 
+    def work(session, form: dict) -> None:
+        if form.get("MessageSid"):
+            delivery.delivery_status(service, session, sid=form["MessageSid"],
+                                     status=form.get("MessageStatus", ""), error_code=form.get("ErrorCode"))
+        elif form.get("CallSid"):
+            duration = form.get("CallDuration")
+            calls.call_ended(service, session, sid=form["CallSid"], duration=_seconds(duration))
+
     async def dispatch(form: dict) -> bool:
-        with service.tx() as session:
-            if form.get("MessageSid"):
-                delivery.delivery_status(service, session, sid=form["MessageSid"],
-                                         status=form.get("MessageStatus", ""), error_code=form.get("ErrorCode"))
-            elif form.get("CallSid"):
-                duration = form.get("CallDuration")
-                calls.call_ended(service, session, sid=form["CallSid"],
-                                 duration=_seconds(duration))
-        service.kick_outbox()
+        await service.write(work, form)  # wakes the outbox after it committed
         return True
 
     return dispatch

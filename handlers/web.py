@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import inspect
 import json
 
 from starlette.requests import Request
@@ -18,9 +20,13 @@ MAX_UPDATE_BYTES = 1_000_000
 async def healthz(request: Request) -> Response:
     """200 while the database answers, 503 otherwise, with what else is known."""
     runtime = request.app.state.runtime
-    ok = ping(runtime.service.engine)
-    body = {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "down",
-            **runtime.status(database=ok)}
+    # In worker threads: a read never takes SQLite's write lock, so /healthz answers while another process
+    # holds it; the event loop never waits for the database.
+    ok = await asyncio.to_thread(ping, runtime.service.engine)
+    status = runtime.status(database=ok)
+    if inspect.isawaitable(status):
+        status = await status
+    body = {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "down", **status}
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
@@ -28,6 +34,8 @@ async def metrics(request: Request) -> Response:
     """Prometheus counters and gauges (text exposition format); no personal data in any label."""
     runtime = request.app.state.runtime
     values = runtime.metrics()
+    if inspect.isawaitable(values):
+        values = await values
     lines = []
     for name, (kind, help_text, value) in values.items():
         lines += [f"# HELP tettpa_{name} {help_text}", f"# TYPE tettpa_{name} {kind}", f"tettpa_{name} {value}"]
@@ -50,7 +58,7 @@ async def telegram_webhook(request: Request) -> Response:
         return PlainTextResponse("not json", status_code=400)
     if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
         return PlainTextResponse("not an update", status_code=400)
-    store_telegram(runtime.service, [update])
+    await runtime.service.run(store_telegram, runtime.service, [update])
     runtime.intake.kick()
     return PlainTextResponse("ok")
 

@@ -1,4 +1,5 @@
-"""Engine and sessions. SQLite gets WAL and BEGIN IMMEDIATE; PostgreSQL works through the same code."""
+"""Engine and sessions. SQLite gets WAL; a write transaction begins IMMEDIATE (takes the write lock at once),
+a read transaction begins DEFERRED and never takes it. PostgreSQL works through the same code."""
 
 from __future__ import annotations
 
@@ -8,36 +9,43 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine, event, text
 from sqlmodel import Session
 
+READ_ONLY = "tettpa_read_only"  # execution option that marks a read transaction
 
-def make_engine(url: str) -> Engine:
+
+def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
+    """`busy_timeout` (seconds, SQLite only): how long a write waits for another process's write lock before
+    it fails. It waits in a worker thread, never on the event loop (see Service.run)."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               hide_parameters=True)
-        _sqlite_pragmas(engine)
+        # Worker threads may all wait for the write lock at once; reads must still find a connection.
+        pool = {} if url in ("sqlite://", "sqlite:///:memory:") else {"pool_size": 10, "max_overflow": 30}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout},
+                               hide_parameters=True, **pool)
+        _sqlite_pragmas(engine, busy_timeout)
         return engine
     # hide_parameters: a database error must not print the values it was given (numbers, texts) to the log.
     return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _sqlite_pragmas(engine: Engine, busy_timeout: float) -> None:
     """WAL lets readers run beside the writer; BEGIN IMMEDIATE takes the write lock at the start of
-    every transaction, so two read-then-write transactions cannot both read and then lose an update."""
+    every write transaction, so two read-then-write transactions cannot both read and then lose an update.
+    A read transaction (READ_ONLY) begins DEFERRED: in WAL it reads a snapshot and never waits for the lock."""
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None  # let SQLAlchemy's begin event issue BEGIN itself
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 @contextmanager
@@ -47,9 +55,20 @@ def transaction(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Session]:
+    """A read: on SQLite it never takes the write lock (a snapshot in WAL); never commits anything."""
+    with Session(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.expunge_all()  # what was read stays readable after the block, as after a commit
+            session.rollback()
+
+
 def ping(engine: Engine) -> bool:
     try:
-        with engine.connect() as conn:
+        with engine.execution_options(**{READ_ONLY: True}).connect() as conn:
             conn.execute(text("SELECT 1"))
         return True
     except Exception:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, update
@@ -98,6 +100,55 @@ def take(session: Session, *, item_id: int, holder: str, now: datetime, lease: t
         .values(holder=holder, lease_until=now + lease)
     )
     return result.rowcount == 1
+
+
+@dataclass
+class Handling:
+    """One inbound item being handled: the first write transaction that commits while it is current holds
+    the item's effects and its "handled" mark (processed_at) together, so a crash can neither lose the
+    effects of a handled item nor replay a handled one."""
+
+    item_id: int
+    holder: str
+    marked: bool = False  # a transaction committed the item as handled
+    error: str | None = None  # why handling failed (the kind of error only, never a text)
+
+    def failed(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = type(exc).__name__
+
+
+_current: ContextVar[Handling | None] = ContextVar("tettpa_inbound_handling", default=None)
+
+
+def current_handling() -> Handling | None:
+    return _current.get()
+
+
+def handling(item_id: int, holder: str):
+    """Make this item the current one (for this task and the worker threads it runs work in); returns the
+    Handling and the token to reset it with (`end_handling`)."""
+    state = Handling(item_id, holder)
+    return state, _current.set(state)
+
+
+def end_handling(token) -> None:
+    _current.reset(token)
+
+
+class LostItem(Exception):
+    """The item is no longer ours (handled meanwhile, or another process took it): its effects roll back."""
+
+
+def mark_handled(session: Session, state: Handling, *, now: datetime) -> None:
+    """In the transaction holding the item's effects: mark it handled, if it is still ours."""
+    result = session.execute(
+        update(Inbound).where(Inbound.id == state.item_id, Inbound.processed_at.is_(None),
+                              Inbound.holder == state.holder)
+        .values(processed_at=now, holder=None, lease_until=None)
+    )
+    if result.rowcount != 1:
+        raise LostItem(state.item_id)
 
 
 def holders(session: Session) -> list[str]:

@@ -38,7 +38,11 @@ class SchedulerLease:
         self.held = False
 
     def tick(self) -> bool:
-        """Take or renew the lease once; resume or pause the scheduler to match."""
+        """Take or renew the lease once; resume or pause the scheduler to match. Blocking (see run)."""
+        return self._apply(self._check())
+
+    def _check(self) -> bool:
+        """The database part of a tick: is the lease ours now? (Any failure: not, for safety.)"""
         try:
             with self.service.tx() as session:
                 held = lease.acquire(session, name=NAME, holder=self.holder, now=self.service.now(), ttl=self.ttl)
@@ -50,9 +54,12 @@ class SchedulerLease:
                         session.flush()
                         held = lease.acquire(session, name=NAME, holder=self.holder, now=self.service.now(),
                                              ttl=self.ttl)
-        except Exception:
-            log.exception("scheduler lease check failed")
+        except Exception as exc:
+            log.warning("scheduler lease check failed (%s)", type(exc).__name__)
             held = False
+        return held
+
+    def _apply(self, held: bool) -> bool:
         if held and not self.held:
             log.info("scheduler lease taken by %s", self.holder)
             self.on_acquire()
@@ -64,8 +71,10 @@ class SchedulerLease:
         return held
 
     async def run(self) -> None:
+        """Every RENEW: the database work in a worker thread, pausing or resuming on the loop. (The lease is
+        what decides whether this process's scheduler runs at all, so it cannot be one of its jobs.)"""
         while True:
-            self.tick()
+            self._apply(await self.service.run(self._check))
             await asyncio.sleep(self.renew)
 
     def release(self) -> None:

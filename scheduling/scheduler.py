@@ -1,10 +1,17 @@
-"""APScheduler in the service process. Jobs have fixed ids so re-adding one replaces it.
+"""APScheduler in the service process: the one timer for all periodic work. Jobs have fixed ids so re-adding
+one replaces it.
 
-The default misfire_grace_time of 1 s would silently drop a run missed by a busy loop or a restart;
-every job here says how late it may still run.
+Every job is a coroutine on the event loop that does its database work in a worker thread (Service.run), so
+the loop never waits for the database. The default misfire_grace_time of 1 s would silently drop a run
+missed by a busy loop, a held lock or a restart: every job here runs however late it is (None), coalesced
+into one run. A job that fires while its previous run is still under way returns at once (`single`).
 """
 
 from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -12,30 +19,43 @@ from bot import privacy, staff
 from bot.service import Service
 from scheduling import jobs as schedules  # also registers the wake-up and meeting buttons and replies
 
+log = logging.getLogger(__name__)
+
+
+def single(service: Service, fn: Callable[[Service], object]):
+    """A job running blocking `fn(service)` in a worker thread, one run at a time."""
+    running = False
+
+    @functools.wraps(fn)
+    async def job() -> None:
+        nonlocal running
+        if running:
+            return
+        running = True
+        try:
+            await service.run(fn, service)
+        except Exception as exc:
+            log.error("job %s failed (%s)", fn.__name__, type(exc).__name__, exc_info=True)
+        finally:
+            running = False
+
+    return job
+
 
 def build_scheduler(service: Service) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(
         timezone=service.settings.tz,
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        job_defaults={"coalesce": True, "max_instances": 2, "misfire_grace_time": None},
     )
-
-    # Coroutines run on the event loop, so the core never touches asyncio objects from a thread.
-    async def escalations() -> None:
-        """Send escalations that are due; the times live in the message table, so restarts lose none."""
-        staff.escalate_due(service)
-
-    async def availability() -> None:
-        """Notice workers coming back from hours or absences and send their digest."""
-        staff.sweep_availability(service)
-
-    async def retention() -> None:
-        """Delete message texts older than TETTPA_RETENTION; the contact-log facts stay."""
-        privacy.purge_expired(service)
-
-    scheduler.add_job(escalations, "interval", seconds=1, id="escalations", replace_existing=True)
-    scheduler.add_job(retention, "cron", hour=3, minute=30, id="retention", replace_existing=True,
-                      misfire_grace_time=None)
-    scheduler.add_job(availability, "interval", seconds=30, id="availability", replace_existing=True)
-    # Wake-ups and meetings: a sweep and a sync here; the jobs of the rows come from rebuild() at start.
+    # Escalations that are due; the times live in the message table, so restarts lose none.
+    scheduler.add_job(single(service, staff.escalate_due), "interval", seconds=1, id="escalations",
+                      replace_existing=True)
+    # Message texts older than TETTPA_RETENTION are deleted; the contact-log facts stay.
+    scheduler.add_job(single(service, privacy.purge_expired), "cron", hour=3, minute=30, id="retention",
+                      replace_existing=True)
+    # Workers coming back from hours or absences get their digest.
+    scheduler.add_job(single(service, staff.sweep_availability), "interval", seconds=30, id="availability",
+                      replace_existing=True)
+    # Wake-ups and meetings: the sweep and the planning of the rows.
     schedules.install(scheduler, service)
     return scheduler

@@ -1,5 +1,5 @@
-"""The APScheduler wiring: after a rebuild the jobs of the wake-up and meeting rows exist with their ids,
-next run times in Europe/Oslo and misfire settings; sync follows the tables; a job does the due work."""
+"""The APScheduler wiring: one timer, standing jobs only (the rows are the truth), none ever dropping a late
+run; the sweep does the due work once, however often it runs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from models.people import Person
 from scheduling import jobs, meetings, wakeups
 from scheduling.scheduler import build_scheduler
 from tests.fakes import deliver
@@ -34,68 +33,52 @@ def add_plan(service, youth: int, **kw) -> int:
         return wakeups.add_plan(session, service, youth_id=youth, **kw).id
 
 
-async def test_it_rebuilds_wakeup_jobs_at_their_oslo_time_with_a_half_hour_grace(service, scheduler):
+async def test_it_has_no_jobs_per_row_only_standing_jobs_that_never_drop_a_late_run(service, scheduler):
+    """The rows are the truth: plans and meetings made anywhere need no job of their own, and every
+    periodic job runs however late it is (APScheduler's default grace of 1 s would drop it), coalesced."""
     c = cast(service)
-    winter = add_plan(service, c.youth, at="06:45", days="mon-fri", start=date(2027, 1, 2))
-    summer = add_plan(service, c.youth, at="07:10:30", days="sat", start=date(2027, 6, 1), end=date(2027, 6, 30))
-    jobs.rebuild(scheduler, service)
-    scheduler.start(paused=True)
-    first, second = scheduler.get_job(f"wake:{winter}"), scheduler.get_job(f"wake:{summer}")
-    assert first.next_run_time == oslo("2027-01-04T06:45")  # the first weekday from the 2nd
-    assert first.next_run_time.utcoffset().total_seconds() == 3600
-    assert second.next_run_time == oslo("2027-06-05T07:10:30")
-    assert second.next_run_time.utcoffset().total_seconds() == 7200
-    assert str(first.trigger.timezone) == "Europe/Oslo"
-    assert first.misfire_grace_time == 30 * 60 and first.coalesce and first.max_instances == 1
-    assert first.func is jobs.wake_job and first.args[1] == winter
-    standing = scheduler.get_job("schedules:sweep")
-    assert standing.misfire_grace_time is None and standing.trigger.interval.total_seconds() == 1
-
-
-async def test_it_rebuilds_reminder_jobs_valid_until_the_meeting(service, scheduler):
-    c = cast(service)
+    add_plan(service, c.youth, at="06:45", days="mon-fri", start=date(2027, 1, 2))
     with service.tx() as session:
-        mid = meetings.add_meeting(session, service, youth_id=c.youth, worker_id=c.primary,
-                                   at=oslo("2027-01-10T14:00"), place="Biblioteket", remind="24h,2h").id
+        meetings.add_meeting(session, service, youth_id=c.youth, worker_id=c.primary,
+                             at=oslo("2027-01-10T14:00"), place="Biblioteket", remind="24h,2h")
     jobs.rebuild(scheduler, service)
     scheduler.start(paused=True)
-    day_before, two_hours = scheduler.get_job(f"remind:{mid}:86400"), scheduler.get_job(f"remind:{mid}:7200")
-    assert day_before.next_run_time == oslo("2027-01-09T14:00")
-    assert two_hours.next_run_time == oslo("2027-01-10T12:00")
-    assert day_before.misfire_grace_time == 24 * 3600 and two_hours.misfire_grace_time == 2 * 3600
-    assert scheduler.get_job(f"meetask:{mid}").next_run_time == oslo("2027-01-10T15:00")
+    assert {j.id for j in scheduler.get_jobs()} == {
+        "schedules:sweep", "schedules:plan", "escalations", "availability", "retention"}
+    for job in scheduler.get_jobs():
+        assert job.misfire_grace_time is None and job.coalesce, job.id
+    sweep = scheduler.get_job("schedules:sweep")
+    assert sweep.trigger.interval.total_seconds() == 1
+    assert str(scheduler.get_job("retention").trigger.timezone) == "Europe/Oslo"
 
 
-async def test_it_syncs_jobs_with_plans_and_meetings_made_or_stopped_after_start(service, scheduler):
+async def test_it_sends_the_wakeup_at_its_oslo_time_once_however_often_the_sweep_runs(service, scheduler, clock):
     c = cast(service)
+    add_plan(service, c.youth, at="06:45")
     jobs.rebuild(scheduler, service)
     scheduler.start(paused=True)
-    assert [j.id for j in scheduler.get_jobs() if j.id.startswith(jobs.PREFIXES)] == []
-    plan_id = add_plan(service, c.youth, at="06:45")  # e.g. by the CLI, in another process
-    with service.tx() as session:
-        mid = meetings.add_meeting(session, service, youth_id=c.youth, worker_id=c.primary,
-                                   at=oslo("2027-01-10T14:00"), place="Biblioteket", remind="2h").id
-    await jobs.sync_job(scheduler, service)
-    assert {j.id for j in scheduler.get_jobs() if j.id.startswith(jobs.PREFIXES)} == {
-        f"wake:{plan_id}", f"remind:{mid}:7200", f"meetask:{mid}"}
-    with service.tx() as session:
-        wakeups.stop_plan(session, service, plan_id=plan_id)
-        meetings.cancel_meeting(session, service, meeting_id=mid, by=session.get(Person, c.primary))
-    await jobs.sync_job(scheduler, service)
-    assert [j.id for j in scheduler.get_jobs() if j.id.startswith(jobs.PREFIXES)] == []
-
-
-async def test_it_sends_the_wakeup_when_its_job_runs_and_not_again_from_the_sweep(service, scheduler, clock):
-    c = cast(service)
-    plan_id = add_plan(service, c.youth, at="06:45")
-    jobs.rebuild(scheduler, service)
-    scheduler.start(paused=True)
+    sweep = scheduler.get_job("schedules:sweep")
+    clock.at = oslo("2026-11-24T06:44:59").astimezone(UTC)
+    await sweep.func(*sweep.args)
+    assert not (await deliver(service)).to(YOUTH_TG)
     clock.at = oslo("2026-11-24T06:45").astimezone(UTC)
-    job = scheduler.get_job(f"wake:{plan_id}")
-    await job.func(*job.args)
+    await sweep.func(*sweep.args)
+    await sweep.func(*sweep.args)
+    assert len((await deliver(service)).to(YOUTH_TG)) == 1
+
+
+async def test_it_plans_a_wakeup_made_elsewhere_after_start(service, scheduler, clock):
+    """A plan added by the CLI (another process) after start: the planning job makes its rows."""
+    c = cast(service)
+    jobs.rebuild(scheduler, service)
+    scheduler.start(paused=True)
+    clock.at = oslo("2026-11-24T06:00").astimezone(UTC)
+    add_plan(service, c.youth, at="06:45")
+    plan = scheduler.get_job("schedules:plan")
+    await plan.func(*plan.args)
+    clock.at = oslo("2026-11-24T06:45:01").astimezone(UTC)
     sweep = scheduler.get_job("schedules:sweep")
     await sweep.func(*sweep.args)
-    await job.func(*job.args)
     assert len((await deliver(service)).to(YOUTH_TG)) == 1
 
 
