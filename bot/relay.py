@@ -367,24 +367,37 @@ def answer(service: Service, session: Session, worker: Person, conv: Conversatio
 
 
 def take(service: Service, session: Session, worker: Person, conv: Conversation) -> int:
-    """The worker takes what is waiting in the conversation; other workers' copies say who took it."""
+    """The worker takes what is waiting in the conversation; each other worker is told once, on the last copy."""
     now = service.now()
     pending = unanswered(session, conversation_id=conv.id)
+    last_copy: dict[int, RelayLink] = {}  # other worker -> their newest Telegram copy of a message taken now
     for msg in pending:
         msg.answered_at, msg.answered_by, msg.waiting_for = now, worker.id, None
         links = session.exec(
             select(RelayLink).where(RelayLink.message_id == msg.id, RelayLink.worker_id != worker.id)
+            .order_by(RelayLink.id)
         ).all()
-        told = set()
         for link in links:
-            if link.worker_id in told:
-                continue  # a media relay has two copies; one note is enough
-            told.add(link.worker_id)
-            other = get_person(session, person_id=link.worker_id)
-            L = lang(service, other)
-            note = L._("{worker} har tatt denne.", worker=texts.first_name(worker.name))
             if link.channel == "telegram":
-                queue(session, key=f"taken:{msg.id}:{other.id}", channel="telegram", address=link.address, text=note,
-                      now=now, person_id=other.id, reply_to=link.external_id)
+                last_copy[link.worker_id] = link
+    if pending:
+        sender = get_person(session, person_id=conv.person_id)
+        for other_id, link in last_copy.items():
+            # One note per take, not one per message: nine "har tatt denne" bury what they are about.
+            other = get_person(session, person_id=other_id)
+            L = lang(service, other)
+            taken = sum(1 for m in pending if _has_link(session, m.id, other_id))
+            note = L._("{worker} har tatt denne.", worker=texts.first_name(worker.name)) if taken <= 1 else L.n_(
+                "{worker} har tatt {n} melding fra {who}.", "{worker} har tatt {n} meldinger fra {who}.", taken,
+                worker=texts.first_name(worker.name), who=who(L, session, sender))
+            queue(session, key=f"taken:{pending[-1].id}:{other.id}", channel="telegram", address=link.address,
+                  text=note, now=now, person_id=other.id, reply_to=link.external_id)
     service.kick_outbox()
     return len(pending)
+
+
+def _has_link(session: Session, message_id: int, worker_id: int) -> bool:
+    """Whether a copy of the message reached the worker."""
+    return session.exec(
+        select(RelayLink.id).where(RelayLink.message_id == message_id, RelayLink.worker_id == worker_id)
+    ).first() is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 
 from sqlmodel import Session, select
@@ -18,6 +19,8 @@ from bot.service import Service
 from models.conversations import Conversation, Message
 from models.outbox import Outbox
 from models.people import Person, get_person, staff, youths_of
+
+log = logging.getLogger(__name__)
 
 
 def help_text(service: Service, worker: Person) -> str:
@@ -68,10 +71,17 @@ def take_message(service: Service, session: Session, worker: Person, message_id:
     msg = session.get(Message, message_id)
     if msg is None:
         return L._("Fant ikke meldingen.")
+    conv = session.get(Conversation, msg.conversation_id)
+    youth = get_person(session, person_id=conv.youth_id)
+    if worker.id not in (youth.primary_id, youth.secondary_id):
+        # Callback data comes from the client and can be forged: only the youth's own workers may take it.
+        log.warning("take refused: worker %s is not a contact person of youth %s (message %s)",
+                    worker.id, youth.id, msg.id)
+        return L._("Du er ikke kontaktperson for denne ungdommen.")
     if msg.answered_by is not None and msg.answered_by != worker.id:
         taker = get_person(session, person_id=msg.answered_by)
         return L._("{worker} har allerede tatt denne.", worker=texts.first_name(taker.name))
-    take(service, session, worker, session.get(Conversation, msg.conversation_id))
+    take(service, session, worker, conv)
     return L._("Du har tatt denne.")
 
 
