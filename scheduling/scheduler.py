@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import privacy, staff
+from bot import privacy, relay, staff
 from bot.service import Service
 from scheduling import jobs as schedules  # also registers the wake-up and meeting buttons and replies
 
@@ -21,8 +21,12 @@ def build_scheduler(service: Service) -> AsyncIOScheduler:
 
     # Coroutines run on the event loop, so the core never touches asyncio objects from a thread.
     async def escalations() -> None:
-        """Send escalations that are due; the times live in the message table, so restarts lose none."""
-        staff.escalate_due(service)
+        """Send combined relays and escalations that are due; the times live in the message table, so
+        restarts lose none."""
+        try:
+            relay.relay_combined(service)
+        finally:  # a failing combined relay must not hold up the escalations
+            staff.escalate_due(service)
 
     async def availability() -> None:
         """Notice workers coming back from hours or absences and send their digest."""
