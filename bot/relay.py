@@ -143,6 +143,7 @@ def from_person(service: Service, session: Session, person: Person, inc: Incomin
             text=N._("Akutt melding: varslet {names} straks", names=", ".join(w.name for w in r.workers)),
         )
         auto_answer(service, session, person, youth, conv, texts.emergency(lang(service, person)), force=True)
+        msg.acute_repeat_at = now + service.settings.acute_repeat_after  # nobody takes it: ring, then coordinators
     elif r.responsible is not None:
         relay(service, session, r.responsible, msg, conv, person)
         if r.backup is not None:

@@ -26,7 +26,10 @@ def build_scheduler(service: Service) -> AsyncIOScheduler:
         try:
             relay.relay_combined(service)
         finally:  # a failing combined relay must not hold up the escalations
-            staff.escalate_due(service)
+            try:
+                staff.repeat_acute(service)
+            finally:
+                staff.escalate_due(service)
 
     async def availability() -> None:
         """Notice workers coming back from hours or absences and send their digest."""
