@@ -73,3 +73,30 @@ async def test_it_rings_nobody_once_a_worker_took_the_acute_message(service, clo
     assert staff.repeat_acute(service) == 0
     assert not [q for q in queued(service, PER_PHONE) if q["channel"] == "call"]
     assert queued(service, CORA_TG) == [] and len(queued(service, PRIMARY_TG)) == 1
+
+
+def test_it_shows_acute_messages_apart_on_the_dashboard_with_who_took_them(service, clock):
+    import re
+
+    from tests.browser import logged_in, staff_cast
+
+    s = staff_cast(service)
+    writes(service, tg(YOUTH_TG, "jeg vil ta livet mitt"))
+    writes(service, tg(YOUTH_TG, "Jeg trenger hjelp med NAV-skjemaet"))  # everyday: not acute
+    http = logged_in(service, "coordinator")
+    page = http.get("/dashboard").text
+    link, count = re.search(r'<a href="([^"]+)" data-figure="acute-open">([^<]+)</a>', page).groups()
+    assert count == "1 akutt melding er ikke tatt" and 'class="acute-summary alert"' in page
+    listed = http.get(link.replace("&amp;", "&")).text
+    assert re.findall(r'<p class="text">([^<]*)</p>', listed) == ["jeg vil ta livet mitt"]
+    assert 'class="entry kind-message party-youth acute"' in listed and "ikke tatt ennå" in listed
+    clock.advance(minutes=3)
+    with service.tx() as session:
+        msg = session.exec(select(Message).where(Message.acute.is_(True))).one()
+        staff.take_message(service, session, session.get(Person, s.secondary), msg.id)
+    timeline = http.get(f"/dashboard/youth/{s.youth}").text
+    assert "AKUTT · tatt av Per Hansen man. 23. nov. 2026, 10:03" in timeline
+    assert timeline.count('party-youth acute"') == 1  # the everyday message looks like any other
+    assert re.search(r'data-figure="acute-open">0 akutte meldinger er ikke tatt<', http.get("/dashboard").text)
+    week = http.get("/dashboard/entries?acute=1").text
+    assert "Akutte meldinger" in week and len(re.findall(r'<p class="text">', week)) == 1
