@@ -17,6 +17,7 @@ from telegram.ext import (
 
 from bot import actions, language, linking, relay, staff, worker_settings
 from bot.events import Incoming
+from bot.i18n import normalize_language
 from bot.service import Service
 from handlers import notes_telegram, schedules_telegram
 from models.people import by_telegram_user
@@ -135,6 +136,8 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         person = by_telegram_user(session, user_id=query.from_user.id)
         if person is not None:
             answer = actions.perform(svc, session, person, query.data or "")
+        else:  # someone not (or no longer) linked: still an answer, never a spinning button
+            answer = actions.no_action(svc, normalize_language(query.from_user.language_code))
     svc.kick_outbox()
     # The answer is a toast on the person's screen: not worth an outbox row if it is lost. Nor worth handling
     # the press again when Telegram refuses it (too old after a restart): the press itself is done.
