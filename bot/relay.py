@@ -444,7 +444,8 @@ def take(service: Service, session: Session, worker: Person, conv: Conversation)
             # One note per take, not one per message: nine "har tatt denne" bury what they are about.
             other = get_person(session, person_id=other_id)
             L = lang(service, other)
-            taken = sum(1 for m in pending if _has_link(session, m.id, other_id))
+            # A message that went in a combined relay reached them by its carrier's copy.
+            taken = sum(1 for m in pending if _has_link(session, m.carried_by or m.id, other_id))
             note = L._("{worker} har tatt denne.", worker=texts.first_name(worker.name)) if taken <= 1 else L.n_(
                 "{worker} har tatt {n} melding fra {who}.", "{worker} har tatt {n} meldinger fra {who}.", taken,
                 worker=texts.first_name(worker.name), who=who(L, session, sender))

@@ -75,3 +75,19 @@ async def test_it_escalates_a_combined_relay_with_all_it_carries(service, clock)
     sent = await deliver(service)
     escalated = [o.text for o in sent.to(SECONDARY_TG) if "hei 5" in o.text]
     assert len(escalated) == 1 and "hei 6" in escalated[0] and "hei 7" in escalated[0]
+
+
+async def test_it_counts_what_a_combined_relay_carried_when_another_worker_takes_it(service, clock):
+    from bot import staff
+    from models.people import Person
+
+    c = cast(service)
+    for i in range(BURST_LIMIT + 3):
+        writes(service, tg(YOUTH_TG, f"hei {i}"))
+    clock.advance(seconds=5)
+    relay_combined(service)
+    sent = await deliver(service)
+    with service.tx() as session:
+        staff.take_message(service, session, session.get(Person, c.secondary), _messages(service)[0].id)
+    sent = await deliver(service, sent)
+    assert [o.text for o in sent.to(PRIMARY_TG) if "har tatt" in o.text] == ["Per har tatt 8 meldinger fra Ola Berg."]
