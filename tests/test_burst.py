@@ -87,7 +87,8 @@ async def test_it_counts_what_a_combined_relay_carried_when_another_worker_takes
     clock.advance(seconds=5)
     relay_combined(service)
     sent = await deliver(service)
+    first = _messages(service)[0].id
     with service.tx() as session:
-        staff.take_message(service, session, session.get(Person, c.secondary), _messages(service)[0].id)
+        staff.take_message(service, session, session.get(Person, c.secondary), first)
     sent = await deliver(service, sent)
     assert [o.text for o in sent.to(PRIMARY_TG) if "har tatt" in o.text] == ["Per har tatt 8 meldinger fra Ola Berg."]
