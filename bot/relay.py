@@ -213,7 +213,8 @@ def send_group(service: Service, session: Session, group: list[Message], now: da
     times = ", ".join(N.local(m.created_at).strftime("%H:%M:%S") for m in group)
     record(
         session, service.settings, at=now, youth_id=youth.id, party="system", worker_id=r.responsible.id,
-        channel=r.responsible.last_channel or "telegram", direction="out", kind="message", message_id=carrier.id,
+        channel=(address_of(r.responsible, "telegram") or ("telegram",))[0], direction="out", kind="message",
+        message_id=carrier.id,
         text=N.n_("Videresending {relay} til {name} bar {n} melding, skrevet {times}",
                   "Videresending {relay} til {name} bar {n} meldinger, skrevet {times}", len(group),
                   relay=carrier.id, name=r.responsible.name, times=times),
