@@ -12,6 +12,7 @@ from collections.abc import Callable
 from sqlmodel import Session
 
 from bot.events import Incoming
+from bot.i18n import Lang
 from bot.service import Service
 from models.people import Person
 
@@ -41,10 +42,17 @@ def reply_hook(fn: ReplyHook) -> ReplyHook:
     return fn
 
 
-def perform(service: Service, session: Session, person: Person, data: str) -> str | None:
+def perform(service: Service, session: Session, person: Person, data: str) -> str:
+    """Do what a button names; every press gets an answer, also one the service cannot act on."""
     name, _, value = data.partition(":")
     fn = _actions.get(name)
-    return fn(service, session, person, value) if fn else None
+    answer = fn(service, session, person, value) if fn else None
+    return answer if answer is not None else no_action(service, person.language)
+
+
+def no_action(service: Service, language: str | None) -> str:
+    """The answer to a press that does nothing: an old button, someone else's, or forged data."""
+    return Lang(language, service.settings.tz)._("Denne knappen gjelder ikke lenger, eller ikke for deg.")
 
 
 def consumed(service: Service, session: Session, person: Person, inc: Incoming) -> bool:

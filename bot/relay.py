@@ -32,10 +32,12 @@ from models.people import Person, Role, by_phone, by_telegram_user, get_person
 
 # One automatic "nobody is here" answer per conversation in this time, not one per message.
 AUTO_REPLY_QUIET = timedelta(minutes=10)
-# A sender writing faster than this is kept in the log but not relayed message by message, so one
-# flooding sender cannot bury a worker's chat (acute messages are always relayed).
-FLOOD_LIMIT = 10
-FLOOD_WINDOW = timedelta(minutes=1)
+# Teenagers type in bursts. The first BURST_LIMIT messages in BURST_WINDOW are relayed one by one; what
+# follows is combined into one relay at most every COMBINE_EVERY (each text with its time, in order), so the
+# worker's chat is not buried and every word still reaches the worker's phone. Acute messages always go alone.
+BURST_LIMIT = 5
+BURST_WINDOW = timedelta(minutes=1)
+COMBINE_EVERY = timedelta(seconds=5)
 # Telegram keeps an update for a day: a time of writing older than that (or in the future) is not believed.
 WRITTEN_MAX_AGE = timedelta(days=1)
 # Telegram dates a message to the whole second: a message handled within this long is dated by the handling,
@@ -125,9 +127,12 @@ def from_person(service: Service, session: Session, person: Person, inc: Incomin
         direction="in", kind="message", text=describe(Lang("nb"), inc.text, inc.media), message_id=msg.id,
     )
     r = route(session, youth, now, service.settings.tz)
-    if not acute and flooding(session, conv, written):
-        flood_notice(service, session, person, r.responsible or r.primary, conv, inc, now)
-        return
+    if not acute and not inc.media and r.responsible is not None:
+        group_at = open_group(session, conv)
+        if group_at is not None or bursting(session, conv, written):
+            # Not relayed alone: the sweep relays it with the others of its group at their due time.
+            msg.combine_at = group_at or now + COMBINE_EVERY
+            return
     if acute:
         for worker in r.workers:
             relay(service, session, worker, msg, conv, person, mark="urgent")
@@ -138,6 +143,7 @@ def from_person(service: Service, session: Session, person: Person, inc: Incomin
             text=N._("Akutt melding: varslet {names} straks", names=", ".join(w.name for w in r.workers)),
         )
         auto_answer(service, session, person, youth, conv, texts.emergency(lang(service, person)), force=True)
+        msg.acute_repeat_at = now + service.settings.acute_repeat_after  # nobody takes it: ring, then coordinators
     elif r.responsible is not None:
         relay(service, session, r.responsible, msg, conv, person)
         if r.backup is not None:
@@ -149,31 +155,77 @@ def from_person(service: Service, session: Session, person: Person, inc: Incomin
     service.kick_outbox()
 
 
-def flooding(session: Session, conv: Conversation, now: datetime) -> bool:
-    """More than FLOOD_LIMIT messages from one sender in FLOOD_WINDOW: the rest are kept, not relayed."""
+def bursting(session: Session, conv: Conversation, now: datetime) -> bool:
+    """More than BURST_LIMIT messages from one sender in BURST_WINDOW: the rest go combined."""
     count = session.exec(
         select(func.count()).select_from(Message).where(
-            Message.conversation_id == conv.id, Message.direction == "in", Message.created_at > now - FLOOD_WINDOW,
+            Message.conversation_id == conv.id, Message.direction == "in", Message.created_at > now - BURST_WINDOW,
             Message.created_at <= now,  # a message handled late is not counted against those written after it
         )
     ).one()
-    return count > FLOOD_LIMIT
+    return count > BURST_LIMIT
 
 
-def flood_notice(service: Service, session: Session, person: Person, worker: Person | None, conv: Conversation,
-                 inc: Incoming, now: datetime) -> None:
-    """Once per window: the sender is asked to slow down and the worker told where the rest are."""
-    bucket = int(now.timestamp() // FLOOD_WINDOW.total_seconds())
-    L = lang(service, person)
-    send_text(session, key=f"flood:{conv.id}:{bucket}", person=person, now=now, channel=inc.channel,
-              text=L._("Du har sendt mange meldinger på kort tid. De er lagret, men vent litt før du sender flere. "
-                       "Haster det, ring 113."))
-    if worker is not None:
-        W = lang(service, worker)
-        send_text(session, key=f"flood:{conv.id}:{bucket}:{worker.id}", person=worker, now=now,
-                  channel="telegram", text=W._("{who} sender mange meldinger på kort tid. De som ikke er "
-                                               "videresendt, står i kontaktloggen.", who=who(W, session, person)))
-    service.kick_outbox()
+def open_group(session: Session, conv: Conversation) -> datetime | None:
+    """When the conversation's waiting combined relay goes out, if one is waiting (a new message joins it)."""
+    return session.exec(
+        select(Message.combine_at).where(
+            Message.conversation_id == conv.id, Message.combine_at.is_not(None), Message.carried_by.is_(None),
+        ).order_by(Message.combine_at)
+    ).first()
+
+
+def relay_combined(service: Service) -> int:
+    """The sweep: each conversation's messages whose combine time has come go out as one relay."""
+    now = service.now()
+    with service.tx() as session:
+        due = session.exec(
+            select(Message).where(Message.combine_at <= now, Message.carried_by.is_(None))
+            .order_by(Message.id).with_for_update(skip_locked=True)
+        ).all()
+        groups: dict[int, list[Message]] = {}
+        for msg in due:
+            groups.setdefault(msg.conversation_id, []).append(msg)
+        for group in groups.values():
+            send_group(service, session, group, now)
+    if groups:
+        service.kick_outbox()
+    return len(groups)
+
+
+def send_group(service: Service, session: Session, group: list[Message], now: datetime) -> None:
+    """One relay carries the group (its first message stands for it); the log says what it carried."""
+    carrier = group[0]
+    for msg in group:
+        msg.carried_by = carrier.id
+    conv = session.get(Conversation, carrier.conversation_id)
+    sender = get_person(session, person_id=conv.person_id)
+    youth = youth_of(session, sender)
+    r = route(session, youth, now, service.settings.tz)
+    if r.responsible is None:
+        waiting = r.primary or r.secondary
+        carrier.waiting_for = waiting.id if waiting else None  # come_back relays the group to them
+        return
+    relay(service, session, r.responsible, carrier, conv, sender, mark="combined")
+    if r.backup is not None and carrier.answered_at is None:
+        carrier.escalate_at = now + service.settings.escalation_after
+    N = Lang("nb", service.settings.tz)
+    times = ", ".join(N.local(m.created_at).strftime("%H:%M:%S") for m in group)
+    record(
+        session, service.settings, at=now, youth_id=youth.id, party="system", worker_id=r.responsible.id,
+        channel=(address_of(r.responsible, "telegram") or ("telegram",))[0], direction="out", kind="message",
+        message_id=carrier.id,
+        text=N.n_("Videresending {relay} til {name} bar {n} melding, skrevet {times}",
+                  "Videresending {relay} til {name} bar {n} meldinger, skrevet {times}", len(group),
+                  relay=carrier.id, name=r.responsible.name, times=times),
+    )
+
+
+def carried(session: Session, msg: Message) -> list[Message]:
+    """The messages a combined relay carries, in order; just the message itself otherwise."""
+    if msg.carried_by != msg.id:
+        return [msg]
+    return list(session.exec(select(Message).where(Message.carried_by == msg.id).order_by(Message.id)))
 
 
 def away_text(service: Service, session: Session, person: Person, youth: Person, now: datetime) -> str:
@@ -225,22 +277,29 @@ def relay(
     """Show a youth's or parent's message to a worker, with a button to take it."""
     L = lang(service, worker)
     name = who(L, session, sender)
+    group = carried(session, msg)
     header = {
         None: L._("Fra {who}:", who=name),
         "urgent": L._("AKUTT – fra {who}. Nødnumrene er sendt til avsenderen.", who=name),
         "escalated": L._("Ubesvart i {duration} – fra {who}:", who=name,
                          duration=L.duration(service.settings.escalation_after)),
         "waiting": L._("Kom mens du var borte – fra {who}:", who=name),
+        "combined": L.n_("{n} melding fra {who}:", "{n} meldinger fra {who}:", len(group), who=name),
     }[mark]
     target = address_of(worker, "telegram")
     if target is None:
         return
     media = json.loads(msg.media) if msg.media else None
     body = msg.text or ("" if media else texts.media_word(L, None))  # never a bare header: say "[vedlegg]"
+    if len(group) > 1 or mark == "combined":
+        # Each text with the time it was written, in order: the worker reads the burst as it was typed.
+        media = None
+        body = "\n".join(f"[{L.local(m.created_at).strftime('%H:%M:%S')}] {describe(L, m.text, None)}"
+                          for m in group)
     if target[0] == "sms":
         # An SMS worker answers by tag: "#7 text" goes to conversation 7.
         header = f"#{conv.id} {header}"
-        body = describe(L, msg.text, media)
+        body = describe(L, msg.text, media) if len(group) == 1 and mark != "combined" else body
         media = None
     buttons = ((Button(L._("Jeg tar den"), f"take:{msg.id}"),),)
     now = service.now()
@@ -367,24 +426,38 @@ def answer(service: Service, session: Session, worker: Person, conv: Conversatio
 
 
 def take(service: Service, session: Session, worker: Person, conv: Conversation) -> int:
-    """The worker takes what is waiting in the conversation; other workers' copies say who took it."""
+    """The worker takes what is waiting in the conversation; each other worker is told once, on the last copy."""
     now = service.now()
     pending = unanswered(session, conversation_id=conv.id)
+    last_copy: dict[int, RelayLink] = {}  # other worker -> their newest Telegram copy of a message taken now
     for msg in pending:
         msg.answered_at, msg.answered_by, msg.waiting_for = now, worker.id, None
         links = session.exec(
             select(RelayLink).where(RelayLink.message_id == msg.id, RelayLink.worker_id != worker.id)
+            .order_by(RelayLink.id)
         ).all()
-        told = set()
         for link in links:
-            if link.worker_id in told:
-                continue  # a media relay has two copies; one note is enough
-            told.add(link.worker_id)
-            other = get_person(session, person_id=link.worker_id)
-            L = lang(service, other)
-            note = L._("{worker} har tatt denne.", worker=texts.first_name(worker.name))
             if link.channel == "telegram":
-                queue(session, key=f"taken:{msg.id}:{other.id}", channel="telegram", address=link.address, text=note,
-                      now=now, person_id=other.id, reply_to=link.external_id)
+                last_copy[link.worker_id] = link
+    if pending:
+        sender = get_person(session, person_id=conv.person_id)
+        for other_id, link in last_copy.items():
+            # One note per take, not one per message: nine "har tatt denne" bury what they are about.
+            other = get_person(session, person_id=other_id)
+            L = lang(service, other)
+            # A message that went in a combined relay reached them by its carrier's copy.
+            taken = sum(1 for m in pending if _has_link(session, m.carried_by or m.id, other_id))
+            note = L._("{worker} har tatt denne.", worker=texts.first_name(worker.name)) if taken <= 1 else L.n_(
+                "{worker} har tatt {n} melding fra {who}.", "{worker} har tatt {n} meldinger fra {who}.", taken,
+                worker=texts.first_name(worker.name), who=who(L, session, sender))
+            queue(session, key=f"taken:{pending[-1].id}:{other.id}", channel="telegram", address=link.address,
+                  text=note, now=now, person_id=other.id, reply_to=link.external_id)
     service.kick_outbox()
     return len(pending)
+
+
+def _has_link(session: Session, message_id: int, worker_id: int) -> bool:
+    """Whether a copy of the message reached the worker."""
+    return session.exec(
+        select(RelayLink.id).where(RelayLink.message_id == message_id, RelayLink.worker_id == worker_id)
+    ).first() is not None

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     twilio_number: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
     escalation_after: Duration = timedelta(minutes=15)
+    # An acute message nobody took or answered by then: the workers with a phone are rung, then coordinators told.
+    acute_repeat_after: Duration = timedelta(minutes=5)
     wakeup_ack_window: Duration = timedelta(minutes=10)
     office_hours: str = "mon-fri 08:00-16:00"
     secret_key: str | None = None

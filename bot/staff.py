@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 
 from sqlmodel import Session, select
@@ -17,7 +18,9 @@ from bot.routing import worker_is_available
 from bot.service import Service
 from models.conversations import Conversation, Message, awaiting_answer
 from models.outbox import Outbox
-from models.people import Person, get_person, staff, youths_of
+from models.people import Person, Role, get_person, staff, youths_of
+
+log = logging.getLogger(__name__)
 
 
 def set_off(service: Service, session: Session, worker: Person, inc: Incoming, off: bool) -> None:
@@ -50,10 +53,17 @@ def take_message(service: Service, session: Session, worker: Person, message_id:
     msg = session.get(Message, message_id)
     if msg is None:
         return L._("Fant ikke meldingen.")
+    conv = session.get(Conversation, msg.conversation_id)
+    youth = get_person(session, person_id=conv.youth_id)
+    if worker.id not in (youth.primary_id, youth.secondary_id):
+        # Callback data comes from the client and can be forged: only the youth's own workers may take it.
+        log.warning("take refused: worker %s is not a contact person of youth %s (message %s)",
+                    worker.id, youth.id, msg.id)
+        return L._("Du er ikke kontaktperson for denne ungdommen.")
     if msg.answered_by is not None and msg.answered_by != worker.id:
         taker = get_person(session, person_id=msg.answered_by)
         return L._("{worker} har allerede tatt denne.", worker=texts.first_name(taker.name))
-    take(service, session, worker, session.get(Conversation, msg.conversation_id))
+    take(service, session, worker, conv)
     return L._("Du har tatt denne.")
 
 
@@ -152,3 +162,71 @@ def _has_copy(session: Session, message_id: int, worker_id: int) -> bool:
         select(Outbox.id).where(Outbox.message_id == message_id, Outbox.person_id == worker_id)
     ).first() is not None
 
+
+
+def repeat_acute(service: Service) -> int:
+    """An acute message nobody took or answered: ring the workers who have a phone, then tell the coordinators."""
+    now = service.now()
+    with service.tx() as session:
+        due = session.exec(
+            select(Message).where(
+                Message.acute_repeat_at <= now, Message.answered_at.is_(None), Message.direction == "in",
+            ).order_by(Message.id).with_for_update(skip_locked=True)
+        ).all()
+        for msg in due:
+            conv = session.get(Conversation, msg.conversation_id)
+            youth = get_person(session, person_id=conv.youth_id)
+            sender = get_person(session, person_id=conv.person_id)
+            if msg.acute_step == 0:
+                ring_workers(service, session, msg, youth, sender, now)
+                msg.acute_step, msg.acute_repeat_at = 1, now + service.settings.acute_repeat_after
+            else:
+                tell_coordinators(service, session, msg, youth, sender, now)
+                msg.acute_step, msg.acute_repeat_at = 2, None
+    service.kick_outbox()
+    return len(due)
+
+
+def ring_workers(service: Service, session: Session, msg: Message, youth: Person, sender: Person, now) -> None:
+    """Ring each of the youth's workers who has a phone: the call says who wrote and that it is acute."""
+    N = Lang("nb", service.settings.tz)
+    rung = []
+    for worker_id in (youth.primary_id, youth.secondary_id):
+        worker = get_person(session, person_id=worker_id) if worker_id else None
+        if worker is None or not worker.phone:
+            continue
+        W = lang(service, worker)
+        send_text(session, key=f"acutecall:{msg.id}:{worker.id}", person=worker, channel="call", now=now,
+                  text=W._("Akutt melding i Tett på fra {who}. Ingen har tatt den ennå. Se meldingen og ta kontakt "
+                           "straks.", who=who(W, session, sender)))
+        rung.append(worker.name)
+        record(session, service.settings, at=now, youth_id=youth.id, party="system", worker_id=worker.id,
+               channel="call", direction="out", kind="escalation", message_id=msg.id,
+               text=N._("Akutt melding ikke tatt etter {duration}: ringer {name}", name=worker.name,
+                        duration=N.duration(service.settings.acute_repeat_after)))
+    if not rung:
+        record(session, service.settings, at=now, youth_id=youth.id, party="system", channel="call",
+               direction="none", kind="escalation", message_id=msg.id,
+               text=N._("Akutt melding ikke tatt etter {duration}: ingen kontaktperson har telefonnummer",
+                        duration=N.duration(service.settings.acute_repeat_after)))
+
+
+def tell_coordinators(service: Service, session: Session, msg: Message, youth: Person, sender: Person,
+                      now) -> None:
+    """Tell every coordinator (units do not exist yet) that an acute message is still not taken."""
+    N = Lang("nb", service.settings.tz)
+    coordinators = [p for p in staff(session) if p.role == Role.coordinator]
+    for coordinator in coordinators:
+        C = lang(service, coordinator)
+        row = send_text(session, key=f"acutecoord:{msg.id}:{coordinator.id}", person=coordinator, now=now,
+                  text=C._("AKUTT: en melding fra {who} er ikke tatt av kontaktpersonene etter {duration}, og de er "
+                           "ringt. Ta kontakt med dem eller med {youth} straks.", who=who(C, session, sender),
+                           youth=youth.name, duration=C.duration(now - msg.created_at)))
+        record(session, service.settings, at=now, youth_id=youth.id, party="system", worker_id=coordinator.id,
+               channel=row.channel if row else "telegram", direction="out", kind="escalation",
+               message_id=msg.id, text=N._("Akutt melding fortsatt ikke tatt: varslet koordinator {name}",
+                                           name=coordinator.name))
+    if not coordinators:
+        record(session, service.settings, at=now, youth_id=youth.id, party="system", channel="telegram",
+               direction="none", kind="escalation", message_id=msg.id,
+               text=N._("Akutt melding fortsatt ikke tatt: ingen koordinator å varsle"))

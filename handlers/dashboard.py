@@ -113,8 +113,11 @@ def describe(session: Session, L: Lang, entries: list[ContactLog], youth_names: 
     if senders:
         rows = session.exec(select(Person).where(Person.id.in_(set(senders.values())))).all()
         parent_names = {p.id: p.name for p in rows}
+    acute = data.acute_taken(session, message_ids=[e.message_id for e in entries
+                                                   if e.kind == "message" and e.direction == "in" and e.message_id])
     rows = []
     for e in entries:
+        taken = acute.get(e.message_id) if e.kind == "message" and e.direction == "in" else None
         if e.party == "worker" and e.worker_id:
             who = workers.get(e.worker_id, "")
         elif e.party == "youth":
@@ -129,6 +132,10 @@ def describe(session: Session, L: Lang, entries: list[ContactLog], youth_names: 
             "who": who, "worker": workers.get(e.worker_id, "") if e.worker_id and e.party != "worker" else "",
             "channel": channels.get(e.channel, e.channel), "direction": directions.get(e.direction, e.direction),
             "kind": e.kind, "kind_label": kinds.get(e.kind, e.kind), "after_hours": e.after_hours, "text": e.text,
+            "acute": taken is not None,
+            # Who took an acute message and when: the first thing a coordinator asks about it.
+            "taken": L._("tatt av {name} {when}", name=workers.get(taken[0], ""),
+                         when=L.datetime(taken[1], "EEE d. MMM y, HH:mm")) if taken and taken[0] else None,
         })
     return rows
 
@@ -168,6 +175,7 @@ def overview(svc: Service, request: Request, viewer: Viewer, form: FormData | No
         figures = data.worker_weeks(session, worker_ids=[w.id for w in workers], start=start, end=end)
         missed = data.missed_wakeups(session, youth_ids=youth_ids, start=start, end=end)
         open_counts = data.open_by_youth(session, youth_ids=youth_ids)
+        acute_open, acute_week = data.acute_counts(session, youth_ids=youth_ids, start=start, end=end)
     period = {"from": monday.isoformat(), "until": (monday + timedelta(days=6)).isoformat()}
     cards = []
     for worker in workers:
@@ -197,6 +205,9 @@ def overview(svc: Service, request: Request, viewer: Viewer, form: FormData | No
     return render(
         svc, "overview.html", viewer=viewer, title=L._("Oversikt"), cards=cards, youths=youth_rows,
         missed=[r for r in youth_rows if r["missed"]], week_label=week_label,
+        acute_open=acute_open, acute_week=acute_week,
+        acute_open_url=build_url("/dashboard/entries", acute=1, unanswered=1),
+        acute_week_url=build_url("/dashboard/entries", acute=1, **period),
         previous_week=build_url("/dashboard", week=(monday - timedelta(days=7)).isoformat()),
         next_week=build_url("/dashboard", week=(monday + timedelta(days=7)).isoformat())
         if monday + timedelta(days=7) <= now.astimezone(tz).date() else None,
@@ -370,7 +381,7 @@ def entries_page(svc: Service, request: Request, viewer: Viewer, form: FormData 
         filters = data.Filters(
             youth_ids=scope, start=period.start, end=period.end, channels=channels, kinds=kinds,
             after_hours=after_hours, direction=direction, unanswered=params.get("unanswered") == "1",
-            missed_wakeups=params.get("missed") == "1",
+            missed_wakeups=params.get("missed") == "1", acute=params.get("acute") == "1",
         )
         entries, more = _page_of(session, filters, cursor_id)
         youth_names = {y.id: y.name for y in data.youths(session)} if entries else {}
@@ -393,6 +404,8 @@ def entries_page(svc: Service, request: Request, viewer: Viewer, form: FormData 
         labels.append(L._("Ubesvart"))
     if filters.missed_wakeups:
         labels.append(L._("Vekking ikke bekreftet"))
+    if filters.acute:
+        labels.append(L._("Akutte meldinger"))
     query = [(k, v) for k, v in params.multi_items() if k != "at"]
     return render(
         svc, "entries.html", viewer=viewer, title=L._("Kontakter"), rows=rows, labels=labels,

@@ -18,7 +18,7 @@ from telegram.ext import (
 )
 
 from bot import actions, language, linking, relay, staff, worker_settings
-from bot.i18n import Lang
+from bot.i18n import Lang, normalize_language
 from bot.service import Service
 from handlers import notes_telegram, schedules_telegram
 from handlers.telegram_update import incoming
@@ -122,11 +122,13 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A press on an inline button: its data names a registered action ("take:12", "wake:3")."""
     svc = _service(context)
     query = update.callback_query
-    user_id, data = query.from_user.id, query.data or ""
+    user_id, data, language_code = query.from_user.id, query.data or "", query.from_user.language_code
 
     def work(session) -> str | None:
         person = by_telegram_user(session, user_id=user_id)
-        return actions.perform(svc, session, person, data) if person is not None else None
+        if person is None:  # someone not (or no longer) linked: still an answer, never a spinning button
+            return actions.no_action(svc, normalize_language(language_code))
+        return actions.perform(svc, session, person, data)
 
     answer = await svc.write(work)
     # The answer is a toast on the person's screen: not worth an outbox row if it is lost. Nor worth handling

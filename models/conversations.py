@@ -41,6 +41,14 @@ class Message(SQLModel, table=True):
     # Held for this worker (the primary), because nobody was available when it came in: relayed to them
     # when they are back. Whether a message waits for a worker at all is `awaiting_answer()`.
     waiting_for: int | None = Field(default=None, foreign_key="person.id", index=True)
+    # Past a burst, a message is not relayed alone: at combine_at the messages waiting in its conversation go
+    # out as one relay, carried by the first of them (carried_by: that message's id, also on itself).
+    combine_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    carried_by: int | None = None
+    # An acute message nobody took: at acute_repeat_at the next step (1: ring the workers, 2: tell the
+    # coordinators); acute_step says how many steps are done.
+    acute_repeat_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    acute_step: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class RelayLink(SQLModel, table=True):

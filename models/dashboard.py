@@ -59,6 +59,7 @@ class Filters:
     direction: str | None = None
     unanswered: bool = False
     missed_wakeups: bool = False
+    acute: bool = False  # only acute messages (the incoming ones themselves)
 
 
 def _where(query, f: Filters):
@@ -81,11 +82,14 @@ def _where(query, f: Filters):
         query = query.where(ContactLog.direction == f.direction)
     if f.missed_wakeups:
         query = query.where(_missed_wakeup())
-    if f.unanswered:
+    if f.unanswered or f.acute:
         # The incoming message itself, not the escalations and auto-replies that point at it too.
         query = query.join(Message, Message.id == ContactLog.message_id).where(
-            ContactLog.kind == "message", ContactLog.direction == "in", awaiting_answer()
-        )
+            ContactLog.kind == "message", ContactLog.direction == "in")
+    if f.unanswered:
+        query = query.where(awaiting_answer())
+    if f.acute:
+        query = query.where(Message.acute.is_(True))
     return query
 
 
@@ -264,3 +268,29 @@ def senders(session: Session, *, message_ids: list[int]) -> dict[int, int]:
         .where(Message.id.in_(message_ids))
     )
     return dict(session.exec(query).all())
+
+
+def acute_counts(session: Session, *, youth_ids: tuple[int, ...] | None, start: datetime,
+                 end: datetime) -> tuple[int, int]:
+    """Acute messages nobody has taken yet, and acute messages in the period."""
+    query = (
+        select(Message.answered_at, Message.created_at)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Message.direction == "in", Message.acute.is_(True))
+    )
+    if youth_ids is not None:
+        query = query.where(Conversation.youth_id.in_(youth_ids))
+    open_, in_period = 0, 0
+    for answered_at, created_at in session.exec(query):
+        open_ += answered_at is None
+        in_period += start <= created_at < end
+    return open_, in_period
+
+
+def acute_taken(session: Session, *, message_ids: list[int]) -> dict[int, tuple[int | None, datetime | None]]:
+    """For the acute ones among these messages: who took them (or answered) and when; None while nobody has."""
+    if not message_ids:
+        return {}
+    query = select(Message.id, Message.answered_by, Message.answered_at).where(
+        Message.id.in_(message_ids), Message.acute.is_(True))
+    return {mid: (by, at) for mid, by, at in session.exec(query)}

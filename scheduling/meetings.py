@@ -19,6 +19,7 @@ from bot.events import Incoming
 from bot.i18n import Lang
 from bot.outbox import address_of, queue, send_text
 from bot.relay import lang, who, youth_of
+from bot.routing import is_available, route
 from bot.service import Service
 from bot.timespec import SpecError, format_duration, parse_duration
 from bot.transports.base import Button
@@ -240,6 +241,10 @@ def answer_meeting(service: Service, session: Session, meeting: Meeting, person:
         "no": L._("Greit, møtet er avlyst. {worker} får beskjed.", **values),
         "move": L._("{worker} får beskjed og tar kontakt for å finne en ny tid.", **values),
     }[answer]
+    others = [w for w in _told(service, session, meeting, youth, worker, now) if w.id != worker.id]
+    if answer == "move" and others:
+        reply = L._("{worker} er ikke på jobb nå, så {other} får beskjed med en gang og tar kontakt for å finne en "
+                    "ny tid.", worker=values["worker"], other=texts.first_name(others[0].name))
     if meeting.answer == answer and meeting.answered_by == person.id:
         return reply  # the same answer again (a second press): nothing new to tell
     if meeting.status != SCHEDULED or now > meeting.at + OUTCOME_AFTER:
@@ -263,9 +268,26 @@ def answer_meeting(service: Service, session: Session, meeting: Meeting, person:
     return reply
 
 
+def _told(service: Service, session: Session, meeting: Meeting, youth: Person, worker: Person,
+          now: datetime) -> list[Person]:
+    """Who hears an answer now: the meeting's worker when available, else also whoever a message would reach."""
+    tz = service.settings.tz
+    if is_available(session, worker, now, tz):
+        return [worker]
+    responsible = route(session, youth, now, tz).responsible
+    return [worker] if responsible is None or responsible.id == worker.id else [worker, responsible]
+
+
 def _tell_worker(service: Service, session: Session, meeting: Meeting, person: Person, youth: Person,
                  worker: Person, answer: str, now: datetime) -> None:
-    W = lang(service, worker)
+    """Tell the meeting's worker, and whoever stands in for them now, what the youth or parent answered."""
+    for told in _told(service, session, meeting, youth, worker, now):
+        _tell_one(service, session, meeting, person, youth, worker, told, answer, now)
+
+
+def _tell_one(service: Service, session: Session, meeting: Meeting, person: Person, youth: Person,
+              worker: Person, told: Person, answer: str, now: datetime) -> None:
+    W = lang(service, told)
     values = {"who": who(W, session, person), "when": W.when(meeting.at, now), "place": meeting.place}
     line = {
         "yes": W._("{who} kommer på møtet {when}, {place}.", **values),
@@ -273,13 +295,19 @@ def _tell_worker(service: Service, session: Session, meeting: Meeting, person: P
         "move": W._("{who} vil flytte møtet {when}, {place}.", **values),
     }[answer]
     conv = conversation_for(session, person_id=person.id, youth_id=youth.id)
-    by_sms = worker.telegram_chat_id is None
+    by_sms = told.telegram_chat_id is None
     first = texts.first_name(person.name)
     hint = W._("Svar med #{tag} foran teksten for å skrive til {name}.", tag=conv.id, name=first) if by_sms else \
         W._("Svar på denne meldingen for å skrive til {name}.", name=first)
     text = f"{line}\n{hint}"
-    send_text(session, key=f"meetanswer:{meeting.id}:{person.id}:{answer}:{now.isoformat()}", person=worker,
-              channel="telegram", text=f"#{conv.id} {text}" if by_sms else text, now=now, conversation_id=conv.id)
+    key = f"meetanswer:{meeting.id}:{person.id}:{answer}:{now.isoformat()}"
+    if told.id != worker.id:
+        # Standing in: say whose meeting it is, so the request is not taken for one of theirs.
+        text = W._("Møtet er med {worker}, som ikke er på jobb nå.", worker=texts.first_name(worker.name)) + \
+            f"\n{text}"
+        key += f":{told.id}"
+    send_text(session, key=key, person=told, channel="telegram", text=f"#{conv.id} {text}" if by_sms else text,
+              now=now, conversation_id=conv.id)
 
 
 def _may_answer(meeting: Meeting, person: Person) -> bool:
@@ -295,7 +323,11 @@ def meet_action(service: Service, session: Session, person: Person, value: str) 
     meeting = session.get(Meeting, int(meeting_id)) if meeting_id.isdigit() else None
     if meeting is None or answer not in ANSWERS or not _may_answer(meeting, person):
         return None
-    return answer_meeting(service, session, meeting, person, answer, "telegram")
+    reply = answer_meeting(service, session, meeting, person, answer, "telegram")
+    # The press's own answer is a toast that vanishes: what happens now also stays in the chat, once.
+    send_text(session, key=f"meetok:{meeting.id}:{person.id}:{answer}", person=person, text=reply,
+              now=service.now(), channel="telegram")
+    return reply
 
 
 YES_WORDS = {"ja", "jo", "yes", "y", "ok", "okei", "okay", "kommer", "jeg kommer", "eg kjem", "kjem", "так", "tak",

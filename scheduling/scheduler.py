@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import privacy, staff
+from bot import privacy, relay, staff
 from bot.service import Service
 from scheduling import jobs as schedules  # also registers the wake-up and meeting buttons and replies
 
@@ -42,13 +42,25 @@ def single(service: Service, fn: Callable[[Service], object]):
     return job
 
 
+def due_messages(service: Service) -> None:
+    """Send the combined relays, acute repeats and escalations that are due, each whatever the others do."""
+    try:
+        relay.relay_combined(service)
+    finally:  # a failing combined relay must not hold up the acute repeats or the escalations
+        try:
+            staff.repeat_acute(service)
+        finally:
+            staff.escalate_due(service)
+
+
 def build_scheduler(service: Service) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(
         timezone=service.settings.tz,
         job_defaults={"coalesce": True, "max_instances": 2, "misfire_grace_time": None},
     )
-    # Escalations that are due; the times live in the message table, so restarts lose none.
-    scheduler.add_job(single(service, staff.escalate_due), "interval", seconds=1, id="escalations",
+    # Combined relays, acute repeats and escalations that are due; the times live in the message table, so
+    # restarts lose none.
+    scheduler.add_job(single(service, due_messages), "interval", seconds=1, id="escalations",
                       replace_existing=True)
     # Message texts older than TETTPA_RETENTION are deleted; the contact-log facts stay.
     scheduler.add_job(single(service, privacy.purge_expired), "cron", hour=3, minute=30, id="retention",

@@ -75,7 +75,7 @@ async def test_it_lets_the_primary_set_the_youths_language(service):
                          reply_to=link), "uk")
     with service.tx() as session:
         assert session.get(Person, c.youth).language == "uk"
-        assert actions.perform(service, session, session.get(Person, c.parent), f"setlang:{c.youth}:en") is None
+        assert actions.perform(service, session, session.get(Person, c.parent), f"setlang:{c.youth}:en") == "Denne knappen gjelder ikke lenger, eller ikke for deg."
 
 
 def test_it_formats_local_times_per_language():

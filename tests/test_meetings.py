@@ -107,7 +107,7 @@ async def test_it_tells_kari_when_ola_confirms_and_says_it_once(service, clock):
     assert len(told) == 1 and told[0].text.startswith("Ola Berg kommer på møtet i dag kl. 14:00, Kafé Sentrum.")
     answer = [e for e in log(service) if e.kind == "reminder" and e.direction == "in"]
     assert len(answer) == 1 and answer[0].party == "youth" and answer[0].text.endswith(": kommer")
-    assert press(service, c.parent, f"meet:{mid}:no") is None  # Lise was not asked
+    assert press(service, c.parent, f"meet:{mid}:no") == "Denne knappen gjelder ikke lenger, eller ikke for deg."  # Lise was not asked
 
 
 async def test_it_cancels_when_ola_cannot_come_and_sends_no_more_reminders(service, clock):

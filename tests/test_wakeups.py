@@ -104,7 +104,7 @@ async def test_it_ignores_a_press_on_someone_elses_wakeup(service, clock):
     move_to(clock, "2026-11-24T06:45")
     wakeups.run_due_wakeups(service)
     (w,) = rows(service)
-    assert press(service, c.parent, f"wake:{w.id}:telegram") is None
+    assert press(service, c.parent, f"wake:{w.id}:telegram") == "Denne knappen gjelder ikke lenger, eller ikke for deg."
     assert rows(service)[0].status != CONFIRMED
 
 
