@@ -29,12 +29,15 @@ class WebSession(SQLModel, table=True):
 
 class LoginAttempt(SQLModel, table=True):
     __tablename__ = "login_attempt"
-    __table_args__ = (Index("ix_login_attempt_email_at", "email", "at"),)
+    __table_args__ = (Index("ix_login_attempt_email_at", "email", "at"), Index("ix_login_attempt_client_at", "client", "at"))
     id: int | None = Field(default=None, primary_key=True)
     # The address as typed (lower-cased), also when nobody has it, so unknown addresses lock out alike.
     email: str
     at: datetime = Field(sa_type=UTCDateTime)
     ok: bool
+    # The address the attempt came from (behind trusted proxies, from X-Forwarded-For): a lock-out is per
+    # account and client, so nobody elsewhere can keep an account locked; and per client across accounts.
+    client: str | None = None
 
 
 class StaffTotp(SQLModel, table=True):

@@ -30,6 +30,9 @@ class Inbound(SQLModel, table=True):
     # handled by one of them at a time (a /notat must not be added twice).
     holder: str | None = None
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # An item that can never be handled (not JSON, not an update we understand): kept with its reason in
+    # `error`, counted in /healthz and /metrics, and never tried again.
+    parked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 def store(session: Session, *, source: str, key: str, payload: str, now: datetime) -> bool:
