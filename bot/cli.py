@@ -77,8 +77,12 @@ def run(fn):
 def serve() -> None:
     """Run bot, web server and scheduler in one process until SIGTERM/SIGINT."""
     from bot.app import serve as run_server
+    from bot.sandbox import refusal
 
     svc = service()
+    why = refusal(svc)
+    if why is not None:
+        fail(f"sandbox: {why}")
     run_server(svc)
 
 

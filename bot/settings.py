@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.timespec import WeeklyHours, parse_duration
@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     session_timeout: Duration = timedelta(hours=1)
     # A TrueType font with Latin, Cyrillic and Arabic letters for the PDF export (Debian: fonts-dejavu-core).
     pdf_font: str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    # TETTPA_SANDBOX: "1" always the sandbox (credentials are ignored: nothing leaves the machine), "0" never,
+    # "auto" only without credentials and over a database holding nothing but the demo roster (bot/sandbox.py).
+    sandbox_mode: Literal["auto", "0", "1"] = Field(
+        default="auto", validation_alias=AliasChoices("TETTPA_SANDBOX", "sandbox_mode"))
 
     @field_validator("timezone")
     @classmethod
@@ -101,12 +105,20 @@ class Settings(BaseSettings):
 
     @property
     def sandbox(self) -> bool:
-        """No credentials at all: run against the built-in stand-ins."""
-        return not self.telegram_token and not self.twilio_enabled
+        """Run against the built-in stand-ins: TETTPA_SANDBOX=1, or auto with no credentials at all (whether the
+        database allows it is checked when the service opens: bot.sandbox.refusal)."""
+        if self.sandbox_mode != "auto":
+            return self.sandbox_mode == "1"
+        return not self.telegram_token and not self._twilio_credentials
+
+    @property
+    def _twilio_credentials(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
 
     @property
     def twilio_enabled(self) -> bool:
-        return bool(self.twilio_account_sid and self.twilio_auth_token)
+        # The sandbox sends nothing anywhere, whatever credentials are set.
+        return self._twilio_credentials and self.sandbox_mode != "1"
 
     @property
     def tz(self) -> ZoneInfo:
