@@ -10,6 +10,7 @@ import logging
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application
@@ -153,6 +154,7 @@ class Runtime:
             gauges = outbox_gauges(session, self.service.now())
             escalated = escalation_count(session)
             stuck = inbound.stuck_count(session)
+            parked = sum(inbound.parked(session).values())
         return {
             "messages_in_total": ("counter", "Inbound items handled (updates, SMS, status callbacks).",
                                   self.intake.handled),
@@ -166,16 +168,19 @@ class Runtime:
             "outbox_oldest_age_seconds": ("gauge", "Age of the oldest waiting send.", gauges["oldest_age"]),
             "inbound_stuck": ("gauge", "Inbound items that failed 5 times and are now tried every 10 minutes.",
                               stuck),
+            "inbound_parked": ("gauge", "Inbound items that can never be handled, parked with their reason "
+                                        "(see /healthz).", parked),
             "scheduler_leader": ("gauge", "1 if this process runs the scheduler.", int(self.lease.held)),
         }
 
     def status(self, database: bool = True) -> dict:
         """What /healthz shows besides the database; without a database, what needs one is unknown (None)."""
-        pending = stuck = None
+        pending = stuck = parked = None
         if database:
             with self.service.tx() as session:
                 pending = backlog(session)
                 stuck = inbound.stuck_count(session)
+                parked = inbound.parked(session)
         return {
             "telegram": self.telegram_state,
             "twilio": "on" if self.service.settings.twilio_enabled else "off",
@@ -183,6 +188,8 @@ class Runtime:
             "outbox_backlog": pending,
             # Stored inbound items that keep failing: still tried, every 10 minutes, but someone should look.
             "inbound_stuck": stuck,
+            # Items that can never be handled (malformed), by reason: parked, not retried; someone should look.
+            "inbound_parked": parked,
             "sandbox": self.sandbox is not None,
         }
 
@@ -205,7 +212,10 @@ def create_app(runtime: Runtime) -> Starlette:
 
         routes += sandbox_pages.routes
         routes.append(Mount("/sandbox/telegram", app=runtime.sandbox.telegram.app))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = []
+    if runtime.service.settings.public_url.lower().startswith("https://"):
+        middleware.append(Middleware(web.StrictTransport))
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = runtime
     return app
 

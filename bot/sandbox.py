@@ -28,8 +28,9 @@ DEMO = [
 DEMO_USERS = {user_id for _, _, user_id in DEMO}
 
 
-def refusal(service: Service) -> str | None:
-    """Why TETTPA_SANDBOX=auto may not run the sandbox over this database, or None when it may.
+def refusal(service: Service) -> int | None:
+    """How many people who are not its demo roster keep TETTPA_SANDBOX=auto from running the sandbox over
+    this database, or None when it may run (bot/cli.py says why to the operator).
 
     The sandbox seeds demo people, shortens escalation and shows its people on a page nobody logs in to:
     over real people that would be a leak and a changed service. So "auto" runs it only over an empty
@@ -45,10 +46,7 @@ def refusal(service: Service) -> str | None:
     others = [user_id for user_id in people if user_id not in DEMO_USERS]
     if seeded and not others and len(people) <= len(DEMO):
         return None
-    return (f"no Telegram token or Twilio credentials are set, so the sandbox would run (TETTPA_SANDBOX=auto), "
-            f"but the database holds {len(others) or len(people)} people who are not the sandbox's demo roster. "
-            f"Set TETTPA_TELEGRAM_TOKEN or the Twilio credentials to run the real service, TETTPA_SANDBOX=0 to "
-            f"run without channels, or point TETTPA_DATABASE_URL at a new database for the sandbox.")
+    return len(others) or len(people)
 
 
 class Sandbox:
@@ -60,9 +58,8 @@ class Sandbox:
     def seed(self) -> None:
         """Create the demo roster once, and give every demo person a user in the stand-in."""
         svc = self.service
-        why = refusal(svc)
-        if why is not None:
-            raise RuntimeError(why)
+        if refusal(svc) is not None:
+            raise RuntimeError("TETTPA_SANDBOX=auto: refused over a database with real people")
         with svc.tx() as session:
             if kv.get(session, "sandbox_seeded") is None:
                 kw = {"now": svc.now(), "secret_key": svc.settings.secret_key}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from functools import lru_cache
@@ -55,6 +56,12 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout: Duration = timedelta(minutes=15)
     session_timeout: Duration = timedelta(hours=1)
+    # Failures from one client (any addresses) within TETTPA_LOGIN_LOCKOUT that lock that client.
+    login_max_failures_per_client: int = Field(default=10, ge=1)
+    # Proxies in front of the service (IPs or networks, comma-separated) whose X-Forwarded-For is believed.
+    trusted_proxies: str = ""
+    # An invite code not used within this long links nobody; `tettpa invite renew` makes a new one.
+    invite_valid: Duration = timedelta(days=14)
     # A TrueType font with Latin, Cyrillic and Arabic letters for the PDF export (Debian: fonts-dejavu-core).
     pdf_font: str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
     # TETTPA_SANDBOX: "1" always the sandbox (credentials are ignored: nothing leaves the machine), "0" never,
@@ -69,6 +76,16 @@ class Settings(BaseSettings):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"TETTPA_TIMEZONE: {v!r} is not a time zone (e.g. Europe/Oslo)") from exc
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        for part in filter(None, (p.strip() for p in v.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"TETTPA_TRUSTED_PROXIES: {part!r} is not an IP address or network") from exc
         return v
 
     @field_validator("office_hours")
@@ -119,6 +136,10 @@ class Settings(BaseSettings):
     def twilio_enabled(self) -> bool:
         # The sandbox sends nothing anywhere, whatever credentials are set.
         return self._twilio_credentials and self.sandbox_mode != "1"
+
+    @property
+    def trusted_networks(self) -> list:
+        return [ipaddress.ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def tz(self) -> ZoneInfo:

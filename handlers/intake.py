@@ -38,6 +38,11 @@ POLL_TIMEOUT = 20  # seconds Telegram holds a getUpdates open
 Dispatcher = Callable[[dict], Awaitable[bool]]
 
 
+class Unhandleable(Exception):
+    """A stored item no attempt can ever handle (not JSON, not an update PTB can read): it is parked with
+    this reason instead of being tried again for ever."""
+
+
 def store_telegram(service: Service, updates: list[dict]) -> int:
     """Store a batch of raw updates and move the offset past them, in one transaction."""
     stored = 0
@@ -107,9 +112,13 @@ class Intake:
             taken += 1
             dispatcher = self.dispatchers[source]
             stuck = attempts >= inbound.FAST_ATTEMPTS
+            parked = None
             try:
-                ok = await dispatcher(json.loads(payload))
+                ok = await dispatcher(_payload(payload))
                 problem = None if ok else "handler failed"
+            except Unhandleable as exc:
+                ok, problem, parked = False, str(exc), True
+                log.error("inbound %s (%s) can never be handled (%s); parked", item_id, source, exc)
             except Exception as exc:
                 # Only the item's id, channel and the kind of error: never a text or a number.
                 if stuck:
@@ -126,6 +135,9 @@ class Intake:
                     self.handled += 1
                     if stuck:
                         log.info("stuck inbound %s (%s) handled after %d attempts", item_id, source, attempts + 1)
+                elif parked:
+                    row.attempts += 1
+                    row.parked_at, row.error = self.service.now(), problem
                 else:
                     row.attempts += 1
                     row.error = problem
@@ -145,11 +157,22 @@ class Intake:
         return taken > 0
 
 
+def _payload(payload: str):
+    """A stored item's JSON; one that does not read is Unhandleable."""
+    try:
+        return json.loads(payload)
+    except (ValueError, RecursionError):
+        raise Unhandleable("payload is not JSON") from None
+
+
 def telegram_dispatcher(application: Application) -> Dispatcher:
     """Feed a stored update through PTB's handlers; False if a handler raised."""
 
     async def dispatch(data: dict) -> bool:
-        update = Update.de_json(data, application.bot)
+        try:
+            update = Update.de_json(data, application.bot)
+        except Exception as exc:  # a malformed update reads no better the next time
+            raise Unhandleable(f"not a Telegram update PTB can read ({type(exc).__name__})") from None
         failed = application.bot_data.setdefault("failed_updates", set())
         await application.process_update(update)
         if update.update_id in failed:

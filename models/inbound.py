@@ -71,7 +71,7 @@ def pending(session: Session, *, now: datetime, limit: int = 50, sources: list[s
     """Unhandled items due now, oldest first: those not yet stuck, and stuck ones whose slow retry is due
     (see slow_due). Only of `sources` (those this process can handle now), not `skip`, and none another
     live process holds (it is handling it, or it failed there and waits for its retry)."""
-    unhandled = [Inbound.processed_at.is_(None), _free(now, holder, dead_holders)]
+    unhandled = [Inbound.processed_at.is_(None), Inbound.parked_at.is_(None), _free(now, holder, dead_holders)]
     if sources is not None:
         unhandled.append(Inbound.source.in_(sources))
     if skip:
@@ -112,4 +112,11 @@ def holders(session: Session) -> list[str]:
 def stuck_count(session: Session) -> int:
     """Unhandled items that failed FAST_ATTEMPTS times or more (retried every SLOW_RETRY)."""
     return session.exec(select(func.count()).select_from(Inbound).where(
-        Inbound.processed_at.is_(None), Inbound.attempts >= FAST_ATTEMPTS)).one()
+        Inbound.processed_at.is_(None), Inbound.parked_at.is_(None), Inbound.attempts >= FAST_ATTEMPTS)).one()
+
+
+def parked(session: Session) -> dict[str, int]:
+    """Items parked because they can never be handled, counted by reason (no text, no number in a reason)."""
+    rows = session.exec(select(Inbound.error, func.count()).where(Inbound.parked_at.is_not(None))
+                        .group_by(Inbound.error)).all()
+    return {reason or "unknown": count for reason, count in rows}
