@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application
@@ -168,9 +169,10 @@ class Runtime:
         """Counters since start and gauges from the database (read in a worker thread, no write lock)."""
 
         def read(session):
-            return outbox_gauges(session, self.service.now()), escalation_count(session), inbound.stuck_count(session)
+            return (outbox_gauges(session, self.service.now()), escalation_count(session),
+                    inbound.stuck_count(session), sum(inbound.parked(session).values()))
 
-        gauges, escalated, stuck = await self.service.read(read)
+        gauges, escalated, stuck, parked = await self.service.read(read)
         return {
             "messages_in_total": ("counter", "Inbound items handled (updates, SMS, status callbacks).",
                                   self.intake.handled),
@@ -184,6 +186,8 @@ class Runtime:
             "outbox_oldest_age_seconds": ("gauge", "Age of the oldest waiting send.", gauges["oldest_age"]),
             "inbound_stuck": ("gauge", "Inbound items that failed 5 times and are now tried every 10 minutes.",
                               stuck),
+            "inbound_parked": ("gauge", "Inbound items that can never be handled, parked with their reason "
+                                        "(see /healthz).", parked),
             "scheduler_leader": ("gauge", "1 if this process runs the scheduler.", int(self.lease.held)),
             "event_loop_lag_seconds": ("gauge", "The event loop's worst lag over the last 10 s: how long "
                                        "something held it.", round(self.lag.worst(), 4)),
@@ -193,9 +197,10 @@ class Runtime:
 
     async def status(self, database: bool = True) -> dict:
         """What /healthz shows besides the database; without a database, what needs one is unknown (None)."""
-        pending = stuck = None
+        pending = stuck = parked = None
         if database:
-            pending, stuck = await self.service.read(lambda session: (backlog(session), inbound.stuck_count(session)))
+            pending, stuck, parked = await self.service.read(
+                lambda session: (backlog(session), inbound.stuck_count(session), inbound.parked(session)))
         return {
             "telegram": self.telegram_state,
             "twilio": "on" if self.service.settings.twilio_enabled else "off",
@@ -203,6 +208,8 @@ class Runtime:
             "outbox_backlog": pending,
             # Stored inbound items that keep failing: still tried, every 10 minutes, but someone should look.
             "inbound_stuck": stuck,
+            # Items that can never be handled (malformed), by reason: parked, not retried; someone should look.
+            "inbound_parked": parked,
             "sandbox": self.sandbox is not None,
             # Each background loop: running, restarting (the error's kind) or done; and how often it restarted.
             "loops": {name: loop_.status() for name, loop_ in self.loops.items()},
@@ -244,7 +251,10 @@ def create_app(runtime: Runtime) -> Starlette:
 
         routes += sandbox_pages.routes
         routes.append(Mount("/sandbox/telegram", app=runtime.sandbox.telegram.app))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = []
+    if runtime.service.settings.public_url.lower().startswith("https://"):
+        middleware.append(Middleware(web.StrictTransport))
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = runtime
     return app
 

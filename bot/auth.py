@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,13 +47,26 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def locked_until(service: Service, session: Session, email: str) -> datetime | None:
-    """When the address may try again, if TETTPA_LOGIN_MAX_FAILURES failures in a row locked it."""
+def locked_until(service: Service, session: Session, email: str, client: str | None = None) -> datetime | None:
+    """When this client may try the address again, if failures locked it.
+
+    TETTPA_LOGIN_MAX_FAILURES failures in a row for the address from this client lock that pair only, so
+    nobody elsewhere can keep an account locked out (the owner's own client is not affected); and
+    TETTPA_LOGIN_MAX_FAILURES_PER_CLIENT failures from one client across any addresses lock that client, so
+    spraying a few tries over many accounts is stopped too. Without a client (no web request), the address
+    is locked for everyone, as the count is all there is."""
     settings, now = service.settings, service.now()
-    failures = store.recent_failures(session, email=normalize_email(email), since=now - settings.login_lockout)
-    if len(failures) < settings.login_max_failures:
-        return None
-    return failures[-1] + settings.login_lockout
+    since = now - settings.login_lockout
+    failures = store.recent_failures(session, email=normalize_email(email), since=since, client=client)
+    until = failures[-1] + settings.login_lockout if len(failures) >= settings.login_max_failures else None
+    if client is not None:
+        sprayed = store.client_failures(session, client=client, since=since)
+        limit = settings.login_max_failures_per_client
+        if len(sprayed) >= limit:
+            # Free again once fewer than `limit` of its failures fall within the lock-out window.
+            client_until = sprayed[-limit] + settings.login_lockout
+            until = max(until, client_until) if until else client_until
+    return until
 
 
 @dataclass
@@ -62,11 +76,12 @@ class PasswordCheck:
     stage: str | None = None
 
 
-def check_password(service: Service, session: Session, email: str, password: str) -> PasswordCheck:
+def check_password(service: Service, session: Session, email: str, password: str,
+                   client: str | None = None) -> PasswordCheck:
     """The person behind email and password, and what is still due (second factor, set-up) before the
-    login is complete. A locked address is refused without looking at the password."""
+    login is complete. A locked address (for this client) is refused without looking at the password."""
     email = normalize_email(email)
-    until = locked_until(service, session, email)
+    until = locked_until(service, session, email, client)
     if until is not None:
         return PasswordCheck(locked_until=until)
     person = by_email(session, email=email) if email else None
@@ -76,32 +91,33 @@ def check_password(service: Service, session: Session, email: str, password: str
         _verify(_dummy_hash(), password)  # the same work as for a real account: no timing hint
         ok = False
     if not ok:
-        store.add_attempt(session, email=email, at=service.now(), ok=False)
+        store.add_attempt(session, email=email, at=service.now(), ok=False, client=client)
         session.flush()
-        return PasswordCheck(locked_until=locked_until(service, session, email))
+        return PasswordCheck(locked_until=locked_until(service, session, email, client))
     if passwords.check_needs_rehash(person.password_hash):
         person.password_hash = passwords.hash(password)
     totp = store.totp_of(session, person_id=person.id)
     if totp is not None and totp.enabled_at is not None:
         # Not yet a success: a failure count reset here would let a known password try codes without end.
         return PasswordCheck(person=person, stage=STAGE_TOTP)
-    store.add_attempt(session, email=email, at=service.now(), ok=True)
+    store.add_attempt(session, email=email, at=service.now(), ok=True, client=client)
     return PasswordCheck(person=person, stage=STAGE_ENROL if service.settings.require_2fa else STAGE_FULL)
 
 
-def check_second_factor(service: Service, session: Session, person: Person, code: str) -> bool | datetime:
+def check_second_factor(service: Service, session: Session, person: Person, code: str,
+                        client: str | None = None) -> bool | datetime:
     """True for a right code; a failure counts towards the lock-out (the datetime when it locks)."""
     email = normalize_email(person.email or "")
-    until = locked_until(service, session, email)
+    until = locked_until(service, session, email, client)
     if until is not None:
         return until
     totp = store.totp_of(session, person_id=person.id)
     if totp is not None and totp.enabled_at is not None and accept_code(totp, code, service.now()):
-        store.add_attempt(session, email=email, at=service.now(), ok=True)
+        store.add_attempt(session, email=email, at=service.now(), ok=True, client=client)
         return True
-    store.add_attempt(session, email=email, at=service.now(), ok=False)
+    store.add_attempt(session, email=email, at=service.now(), ok=False, client=client)
     session.flush()
-    return locked_until(service, session, email) or False
+    return locked_until(service, session, email, client) or False
 
 
 # --- TOTP (RFC 6238: HMAC-SHA1, 30-second steps, 6 digits), what every authenticator app speaks, through
@@ -219,6 +235,31 @@ def load_session(service: Service, session: Session, cookie: str | None) -> tupl
     if now - row.seen_at >= SEEN_RESOLUTION:
         row.seen_at = now
     return row, person
+
+
+def end_sessions_of(session: Session, person_id: int) -> int:
+    """End every dashboard session of a person (a new password, or on demand); how many were ended."""
+    return store.drop_sessions_of(session, person_id=person_id)
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted: list) -> str:
+    """The address a request came from: its peer, or behind trusted proxies (TETTPA_TRUSTED_PROXIES) the
+    last X-Forwarded-For address that is not one of them (the ones before it are the client's own word)."""
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in trusted)
+
+    address = peer or "unknown"
+    if not is_trusted(address) or not forwarded_for:
+        return address
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        address = hop
+        if not is_trusted(hop):
+            break
+    return address[:64]
 
 
 def end_session(service: Service, session: Session, cookie: str | None) -> None:

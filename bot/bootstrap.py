@@ -8,6 +8,8 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from sqlmodel import select
+
 from bot.service import Service
 from bot.settings import Settings, get_settings
 from models import crypto
@@ -43,9 +45,6 @@ def open_service(settings: Settings | None = None, *, migrate: bool = True) -> S
     settings = settings or get_settings()
     if settings.sandbox:
         sandbox_secrets(settings)
-        if "escalation_after" not in settings.model_fields_set:
-            # In the sandbox a newcomer should see an escalation happen while they watch.
-            settings.escalation_after = timedelta(minutes=1)
     crypto.use_keys(data_keys(settings))
     engine = make_engine(settings.database_url, busy_timeout=settings.db_busy_timeout.total_seconds())
     if migrate:
@@ -56,4 +55,17 @@ def open_service(settings: Settings | None = None, *, migrate: bool = True) -> S
         except Exception:
             engine.dispose()
             raise
-    return Service(settings=settings, engine=engine)
+    service = Service(settings=settings, engine=engine)
+    if settings.sandbox and "escalation_after" not in settings.model_fields_set and _demo_only(service):
+        # In the sandbox a newcomer should see an escalation happen while they watch; never over real people.
+        settings.escalation_after = timedelta(minutes=1)
+    return service
+
+
+def _demo_only(service: Service) -> bool:
+    """The database holds nothing but the sandbox's demo roster (or nobody yet)."""
+    from bot.sandbox import DEMO_USERS
+    from models.people import Person
+
+    with service.tx() as session:
+        return all(user_id in DEMO_USERS for user_id in session.exec(select(Person.telegram_user_id)))

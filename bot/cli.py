@@ -13,6 +13,8 @@ from bot.cli_admin import data_app, keys_app, person_app
 from bot.cli_common import fail, service  # noqa: F401  (fail and service are also used from here)
 from bot.errors import InputError
 
+# Dates people mean (handlers/limits.py has the same bounds for the dashboard).
+
 app = typer.Typer(help="Tett på: messages, availability and wake-ups for OT projects.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database.", no_args_is_help=True)
@@ -20,11 +22,13 @@ worker_app = typer.Typer(help="Project workers and coordinators.", no_args_is_he
 youth_app = typer.Typer(help="Youths.", no_args_is_help=True)
 parent_app = typer.Typer(help="Parents and guardians.", no_args_is_help=True)
 log_app = typer.Typer(help="The contact log.", no_args_is_help=True)
+invite_app = typer.Typer(help="Invite codes.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(worker_app, name="worker")
 app.add_typer(youth_app, name="youth")
 app.add_typer(parent_app, name="parent")
 app.add_typer(log_app, name="log")
+app.add_typer(invite_app, name="invite")
 app.add_typer(keys_app, name="keys")
 app.add_typer(person_app, name="person")
 app.add_typer(data_app, name="data")
@@ -52,14 +56,25 @@ def run(fn):
         return fn()
     except InputError as exc:
         fail(f"{exc.field}: {exc.message}")
+    except OverflowError:
+        # An id with more digits than the database's integers: no row can have it.
+        fail("id: no such id (the number is larger than any id the database holds)")
 
 
 @app.command()
 def serve() -> None:
     """Run bot, web server and scheduler in one process until SIGTERM/SIGINT."""
     from bot.app import serve as run_server
+    from bot.sandbox import refusal
 
     svc = service(migrate=True)
+    others = refusal(svc)
+    if others is not None:
+        fail(f"sandbox: no Telegram token or Twilio credentials are set, so the sandbox would run "
+             f"(TETTPA_SANDBOX=auto), but the database holds {others} people who are not the sandbox's demo "
+             f"roster. Set TETTPA_TELEGRAM_TOKEN or the Twilio credentials to run the real service, "
+             f"TETTPA_SANDBOX=0 to run without channels, or point TETTPA_DATABASE_URL at a new database for "
+             f"the sandbox.")
     run_server(svc)
 
 
@@ -151,6 +166,38 @@ def worker_set_password(worker_id: int, as_json: JsonOpt = False) -> None:
     run(body)
 
 
+@worker_app.command("sessions-end")
+def worker_sessions_end(worker_id: int, as_json: JsonOpt = False) -> None:
+    """End every dashboard session of a worker now (they must log in again)."""
+    from bot import roster
+
+    svc = service()
+
+    def body():
+        with svc.tx() as session:
+            ended = roster.end_sessions(session, worker_id=worker_id)
+        out(as_json, {"id": worker_id, "ended": ended}, f"{ended} sessions of worker {worker_id} ended")
+
+    run(body)
+
+
+@invite_app.command("renew")
+def invite_renew(person_id: int, as_json: JsonOpt = False) -> None:
+    """A new invite code for a worker, youth or parent (valid TETTPA_INVITE_VALID; the old code stops)."""
+    from bot import roster
+
+    svc = service()
+
+    def body():
+        with svc.tx() as session:
+            invited = roster.renew_invite(session, person_id=person_id, now=svc.now(),
+                                          secret_key=svc.settings.secret_key)
+        data = {"id": invited.person.id, "invite_code": invited.code, "invite_link": invited.link}
+        out(as_json, data, f"New invite for {invited.person.id}: {invited.code}  ({invited.link})")
+
+    run(body)
+
+
 @youth_app.command("add")
 def youth_add(
     name: Annotated[str, typer.Option(help="Full name.")],
@@ -220,10 +267,22 @@ def log_export(
         if start and end and end <= start:
             raise InputError("until", "--until must not be before --from")
         with svc.reading() as session:  # a long read: never the write lock, so the service goes on writing
+            if youth is not None and not _is_youth(session, youth):
+                raise InputError("youth", f"there is no youth with id {youth}")
             text = export(session, svc.settings, fmt="json" if as_json else fmt, youth_id=youth, start=start, end=end)
         typer.echo(text, nl=fmt == "json" or as_json)
 
     run(body)
+
+
+def _is_youth(session, person_id: int) -> bool:
+    """A youth with that id exists (an id past the database's integers cannot)."""
+    from models.people import Person, Role
+
+    if not 0 < person_id < 2**63:
+        return False
+    person = session.get(Person, person_id)
+    return person is not None and person.role == Role.youth
 
 
 def main() -> None:

@@ -13,6 +13,9 @@ from bot.calendar import is_after_hours
 from bot.settings import Settings
 from models.contact_log import ContactLog, add_entry, entries
 
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
 FIELDS = ("at", "youth_id", "party", "worker_id", "channel", "direction", "kind", "after_hours", "text")
 
 
@@ -50,8 +53,22 @@ def export(
     if fmt == "json":
         return json.dumps({"entries": rows}, ensure_ascii=False)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
+    # CRLF as RFC 4180 has it: the writer then quotes a text holding a bare CR too (with "\n" it would not,
+    # and the file would not read back).
+    writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({**row, "after_hours": "true" if row["after_hours"] else "false"})
+        writer.writerow(safe_row({**row, "after_hours": "true" if row["after_hours"] else "false"}))
     return buf.getvalue()
+
+
+def safe_cell(value):
+    """A text cell a spreadsheet shows as text: a leading formula character gets a ' before it."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def safe_row(row: dict) -> dict:
+    """Every cell of a CSV row through safe_cell (every CSV the service writes goes through here)."""
+    return {key: safe_cell(value) for key, value in row.items()}

@@ -48,6 +48,12 @@ def _failed(service: Service, session: Session, key: str) -> None:
                     START_MAX_FAILURES, START_WINDOW)
 
 
+def _expired(service: Service, person: Person) -> bool:
+    """The invite was made more than TETTPA_INVITE_VALID ago (or at an unknown time: fail closed)."""
+    issued = person.invite_issued_at
+    return issued is None or issued + service.settings.invite_valid <= service.now()
+
+
 def greeting(L: Lang, person: Person) -> str:
     name = texts.first_name(person.name)
     if person.role == Role.youth:
@@ -90,6 +96,12 @@ def start(service: Service, session: Session, inc: Incoming, code: str) -> None:
         reply(service, session, inc, L._(
             "Den koden kjenner jeg ikke igjen. Sjekk at du har skrevet den riktig, eller be kontaktpersonen "
             "din om en ny kode."
+        ))
+        return
+    if target.invite_used_at is None and _expired(service, target):
+        # A real code, only old: not a guess, so not counted towards the lock-out.
+        reply(service, session, inc, L._(
+            "Den koden er utløpt. Be kontaktpersonen din om en ny kode."
         ))
         return
     if target.invite_used_at is not None and target.telegram_user_id != inc.user_id:

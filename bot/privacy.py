@@ -42,11 +42,13 @@ def _purge(session: Session, cutoff: datetime, placeholder: str) -> dict[str, in
     ).all()
     for msg in messages:
         msg.text = msg.media = None
+    # The text is ciphertext (a new one each time it is written): comparing it with the placeholder in SQL is
+    # always "different", so purged rows carry a plain flag instead.
     entries = session.exec(
-        select(ContactLog).where(ContactLog.at < cutoff, ContactLog.kind == "message", ContactLog.text != placeholder)
+        select(ContactLog).where(ContactLog.at < cutoff, ContactLog.kind == "message", ContactLog.text_purged.is_(False))
     ).all()
     for entry in entries:
-        entry.text = placeholder
+        entry.text, entry.text_purged = placeholder, True
     inbound = session.exec(select(Inbound).where(Inbound.received_at < cutoff, Inbound.processed_at.is_not(None))).all()
     for row in inbound:
         session.delete(row)

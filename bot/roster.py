@@ -61,9 +61,10 @@ def _staff(session: Session, worker_id: int | None, field: str) -> Person | None
     return worker
 
 
-def _invite(session: Session, person: Person, *, secret_key: str) -> Invited:
+def _invite(session: Session, person: Person, *, secret_key: str, now: datetime) -> Invited:
     code = invites.new_code()
     person.invite_hash = invites.code_hash(code, secret_key)
+    person.invite_issued_at = now  # it expires TETTPA_INVITE_VALID from here
     username = kv.get(session, "telegram_username") or "TettPaBot"
     return Invited(person, code, invites.invite_link(code, username))
 
@@ -84,7 +85,7 @@ def add_worker(
         session, role=Role(role), name=_name(name), phone=_phone(phone), email=email,
         language=_language(language), created_at=now,
     )
-    return _invite(session, person, secret_key=secret_key)
+    return _invite(session, person, secret_key=secret_key, now=now)
 
 
 def add_youth(
@@ -105,7 +106,7 @@ def add_youth(
         session, role=Role.youth, name=_name(name), phone=_phone(phone), language=_language(language),
         primary_id=primary, secondary_id=secondary, birth_date=birth_date, created_at=now,
     )
-    return _invite(session, person, secret_key=secret_key)
+    return _invite(session, person, secret_key=secret_key, now=now)
 
 
 def add_parent(
@@ -119,7 +120,7 @@ def add_parent(
         session, role=Role.parent, name=_name(name), phone=_phone(phone), language=_language(language),
         youth_id=youth, created_at=now,
     )
-    return _invite(session, person, secret_key=secret_key)
+    return _invite(session, person, secret_key=secret_key, now=now)
 
 
 def set_hours(session: Session, *, worker_id: int, spec: str) -> Person:
@@ -142,8 +143,27 @@ def add_absence(session: Session, *, worker_id: int, start: datetime, end: datet
 
 
 def set_password(session: Session, *, worker_id: int, password: str) -> Person:
+    """A new dashboard password; every session started with the old one ends with it."""
     worker = _staff(session, worker_id, "worker")
     if len(password) < 10:
         raise InputError("password", "use at least 10 characters")
     worker.password_hash = passwords.hash(password)
+    end_sessions(session, worker_id=worker_id)
     return worker
+
+
+def end_sessions(session: Session, *, worker_id: int) -> int:
+    """End a worker's dashboard sessions now (a lost laptop, a password someone saw); how many."""
+    from models.auth import drop_sessions_of
+
+    _staff(session, worker_id, "worker")
+    return drop_sessions_of(session, person_id=worker_id)
+
+
+def renew_invite(session: Session, *, person_id: int, now: datetime, secret_key: str) -> Invited:
+    """A new invite code for anyone (the old one stops working); it may link a new Telegram account."""
+    person = get_person(session, person_id=person_id)
+    if person is None:
+        raise InputError("id", f"there is no person with id {person_id}")
+    person.invite_used_at = None
+    return _invite(session, person, secret_key=secret_key, now=now)

@@ -25,6 +25,30 @@ DEMO = [
 ]
 
 
+DEMO_USERS = {user_id for _, _, user_id in DEMO}
+
+
+def refusal(service: Service) -> int | None:
+    """How many people who are not its demo roster keep TETTPA_SANDBOX=auto from running the sandbox over
+    this database, or None when it may run (bot/cli.py says why to the operator).
+
+    The sandbox seeds demo people, shortens escalation and shows its people on a page nobody logs in to:
+    over real people that would be a leak and a changed service. So "auto" runs it only over an empty
+    database or one that holds the demo roster and nothing else (judged without decrypting anything)."""
+    settings = service.settings
+    if not settings.sandbox or settings.sandbox_mode == "1":
+        return None
+    with service.tx() as session:
+        people = session.exec(select(Person.telegram_user_id)).all()
+        seeded = kv.get(session, "sandbox_seeded") is not None
+    if not people:
+        return None
+    others = [user_id for user_id in people if user_id not in DEMO_USERS]
+    if seeded and not others and len(people) <= len(DEMO):
+        return None
+    return len(others) or len(people)
+
+
 class Sandbox:
     def __init__(self, service: Service):
         self.service = service
@@ -32,8 +56,10 @@ class Sandbox:
         self.telegram = TelegramStandIn(token=TOKEN, strict=True, bot_username="TettPaSandboxBot")
 
     def seed(self) -> None:
-        """Create the demo roster once, and give every linked person a user in the stand-in."""
+        """Create the demo roster once, and give every demo person a user in the stand-in."""
         svc = self.service
+        if refusal(svc) is not None:
+            raise RuntimeError("TETTPA_SANDBOX=auto: refused over a database with real people")
         with svc.tx() as session:
             if kv.get(session, "sandbox_seeded") is None:
                 kw = {"now": svc.now(), "secret_key": svc.settings.secret_key}
@@ -51,15 +77,19 @@ class Sandbox:
                             at=svc.now() + timedelta(days=1, minutes=3), place="Kafé Sentrum", remind="24h,2h")
                 add_plan(session, svc, youth_id=ola.id, at="07:00", days="mon-fri")
                 kv.put(session, "sandbox_seeded", "1")
-            linked = session.exec(select(Person).where(Person.telegram_user_id.is_not(None))).all()
-            for person in linked:
+            for person in self._demo_people(session):
                 self.telegram.add_user(person.telegram_user_id, person.name.split()[0],
                                        last_name=" ".join(person.name.split()[1:]) or None,
                                        language_code="nb")
 
+    @staticmethod
+    def _demo_people(session) -> list[Person]:
+        """The demo roster only: whoever else is in the database is never played or shown (TETTPA_SANDBOX=1)."""
+        return list(session.exec(select(Person).where(Person.telegram_user_id.in_(DEMO_USERS)).order_by(Person.id)))
+
     def people(self) -> list[dict]:
         with self.service.reading() as session:
-            rows = session.exec(select(Person).where(Person.telegram_user_id.is_not(None)).order_by(Person.id)).all()
+            rows = self._demo_people(session)
             return [
                 {"id": p.id, "name": p.name, "role": p.role, "user_id": p.telegram_user_id,
                  "staff": p.role in (Role.worker, Role.coordinator)}

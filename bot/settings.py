@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from functools import lru_cache
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.timespec import WeeklyHours, parse_duration
@@ -57,11 +58,21 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout: Duration = timedelta(minutes=15)
     session_timeout: Duration = timedelta(hours=1)
+    # Failures from one client (any addresses) within TETTPA_LOGIN_LOCKOUT that lock that client.
+    login_max_failures_per_client: int = Field(default=10, ge=1)
+    # Proxies in front of the service (IPs or networks, comma-separated) whose X-Forwarded-For is believed.
+    trusted_proxies: str = ""
+    # An invite code not used within this long links nobody; `tettpa invite renew` makes a new one.
+    invite_valid: Duration = timedelta(days=14)
     # A TrueType font with Latin, Cyrillic and Arabic letters for the PDF export (Debian: fonts-dejavu-core).
     pdf_font: str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
     # SQLite: how long a write waits for another process's write lock (a backup, a CLI import) before it fails
     # and is tried again. It waits in a worker thread; the event loop, /healthz and reads go on meanwhile.
     db_busy_timeout: Duration = timedelta(seconds=30)
+    # TETTPA_SANDBOX: "1" always the sandbox (credentials are ignored: nothing leaves the machine), "0" never,
+    # "auto" only without credentials and over a database holding nothing but the demo roster (bot/sandbox.py).
+    sandbox_mode: Literal["auto", "0", "1"] = Field(
+        default="auto", validation_alias=AliasChoices("TETTPA_SANDBOX", "sandbox_mode"))
 
     @field_validator("timezone")
     @classmethod
@@ -70,6 +81,16 @@ class Settings(BaseSettings):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"TETTPA_TIMEZONE: {v!r} is not a time zone (e.g. Europe/Oslo)") from exc
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        for part in filter(None, (p.strip() for p in v.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"TETTPA_TRUSTED_PROXIES: {part!r} is not an IP address or network") from exc
         return v
 
     @field_validator("office_hours")
@@ -106,12 +127,24 @@ class Settings(BaseSettings):
 
     @property
     def sandbox(self) -> bool:
-        """No credentials at all: run against the built-in stand-ins."""
-        return not self.telegram_token and not self.twilio_enabled
+        """Run against the built-in stand-ins: TETTPA_SANDBOX=1, or auto with no credentials at all (whether the
+        database allows it is checked when the service opens: bot.sandbox.refusal)."""
+        if self.sandbox_mode != "auto":
+            return self.sandbox_mode == "1"
+        return not self.telegram_token and not self._twilio_credentials
+
+    @property
+    def _twilio_credentials(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
 
     @property
     def twilio_enabled(self) -> bool:
-        return bool(self.twilio_account_sid and self.twilio_auth_token)
+        # The sandbox sends nothing anywhere, whatever credentials are set.
+        return self._twilio_credentials and self.sandbox_mode != "1"
+
+    @property
+    def trusted_networks(self) -> list:
+        return [ipaddress.ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def tz(self) -> ZoneInfo:

@@ -37,6 +37,9 @@ _EVERY_DAY_WORDS = {"daily", "all", "daglig", "alle"}
 
 _TIME = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?")
 
+# The days any date may fall on: beyond them, turning a local time into UTC (or taking its next day) overflows.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
 
 class SpecError(ValueError):
     """A date, duration, day, time or opening-hours text that cannot be understood."""
@@ -103,7 +106,7 @@ def parse_instant(text: str, tz: tzinfo, *, end_of_day: bool = False) -> datetim
     without `today`, meaning its start (with `end_of_day`: the next day's start, so a last day counts)."""
     shown = (text or "").strip()
     try:
-        day = parse_date(shown)
+        day, moment = parse_date(shown), None
     except SpecError:
         try:
             moment = datetime.fromisoformat(shown) if any(c in shown for c in "T :") else None
@@ -111,6 +114,11 @@ def parse_instant(text: str, tz: tzinfo, *, end_of_day: bool = False) -> datetim
             moment = None
         if moment is None:
             raise SpecError(f"{shown!r} is not a date or date-time (2026-11-23 or 2026-11-23T08:00)") from None
+        day = moment.date()
+    if not FIRST_DAY <= day <= LAST_DAY:
+        # Year 1 or 9999 overflows when turned into UTC for the database (or given its next day).
+        raise SpecError(f"{shown!r} is outside the years {FIRST_DAY.year}–{LAST_DAY.year}")
+    if moment is not None:
         return moment if moment.tzinfo else moment.replace(tzinfo=tz)
     return datetime.combine(day + timedelta(days=1) if end_of_day else day, time(), tzinfo=tz)
 

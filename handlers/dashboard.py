@@ -36,6 +36,7 @@ from handlers.dashboard_base import (
     render,
     visible_youth,
 )
+from handlers.limits import db_int, sane_moment
 from models import audit
 from models import dashboard as data
 from models.contact_log import ContactLog
@@ -83,9 +84,10 @@ def _int(L: Lang, params, name: str) -> int | None:
     value = params.get(name)
     if not value:
         return None
-    if not value.isdigit():
+    number = db_int(value)  # more digits than the database holds would be a 500, not "no such row"
+    if number is None:
         raise BadQuery(L._("Ukjent verdi for {field}: «{value}».", field=name, value=value))
-    return int(value)
+    return number
 
 
 def week_of(day: date, tz: ZoneInfo) -> tuple[datetime, datetime, date]:
@@ -311,6 +313,8 @@ def add_note(svc: Service, request: Request, viewer: Viewer, form: FormData | No
             return not_found(svc, viewer)
         try:
             at = timespec.parse_instant(at_value, tz) if at_value else None
+            if at is not None and not sane_moment(at):
+                raise timespec.SpecError("out of range")  # year 1 or 9999 overflows on the way to the database
         except timespec.SpecError:
             at, error = None, L._("Tidspunktet er ikke gyldig.")
         else:

@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from bot import auth, notes, timespec
 from bot.i18n import Lang
 from bot.service import Service
+from handlers.limits import DASHBOARD_FORM_BYTES, capped_form, db_int, sane_day
 from models.auth import STAGE_ENROL, STAGE_FULL, STAGE_TOTP
 from models.people import Person, Role, get_person
 
@@ -152,13 +153,26 @@ class Period:
     last: date | None
 
 
+async def read_form(request: Request) -> FormData:
+    """A posted form, read with a byte cap (413, also for multipart); a malformed one is empty, so its CSRF
+    check fails."""
+    try:
+        return await capped_form(request, DASHBOARD_FORM_BYTES)
+    except ValueError:
+        return FormData()
+
+
 def parse_date(L: Lang, value: str | None, label: str) -> date | None:
     if not value:
         return None
     try:
-        return timespec.parse_date(value)
+        day = timespec.parse_date(value)
     except timespec.SpecError:
         raise BadQuery(L._("{field}: «{value}» er ikke en dato (ÅÅÅÅ-MM-DD).", field=label, value=value)) from None
+    if not sane_day(day):
+        # Weeks and periods around year 1 or 9999 overflow Python's dates and the database's columns.
+        raise BadQuery(L._("{field}: «{value}» er utenfor årene 1900–2999.", field=label, value=value))
+    return day
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -209,7 +223,9 @@ def page(*stages: str) -> Callable[[PageFn], Callable]:
 
         @functools.wraps(fn)
         async def endpoint(request: Request) -> Response:
-            form = await request.form() if request.method == "POST" else None
+            if any(isinstance(v, int) and db_int(v) is None for v in request.path_params.values()):
+                return not_found(service(request))  # an id no row can have (and the database cannot hold)
+            form = await read_form(request) if request.method == "POST" else None
             return await run_in_threadpool(run, request, form)
 
         return endpoint

@@ -201,7 +201,7 @@ def _export(svc: Service, request: Request, viewer: Viewer, fmt: str) -> Respons
         if fmt == "csv":
             body = export(session, svc.settings, fmt="csv", youth_id=youth.id, start=period.start,
                           end=period.end).encode("utf-8")
-            count = sum(1 for _ in csv.reader(io.StringIO(body.decode("utf-8")))) - 1
+            count = sum(1 for _ in csv.reader(io.StringIO(body.decode("utf-8"), newline=""))) - 1
         else:
             rows = [as_dict(e, svc.settings) for e in entries(session, youth_id=youth.id, start=period.start,
                                                                 end=period.end)]

@@ -39,6 +39,11 @@ POLL_TIMEOUT = 20  # seconds Telegram holds a getUpdates open
 Dispatcher = Callable[[dict], Awaitable[bool]]
 
 
+class Unhandleable(Exception):
+    """A stored item no attempt can ever handle (not JSON, not an update PTB can read): it is parked with
+    this reason instead of being tried again for ever."""
+
+
 def store_telegram(service: Service, updates: list[dict]) -> int:
     """Store a batch of raw updates and move the offset past them, in one transaction. Blocking: from async
     code, `await service.run(store_telegram, service, updates)`."""
@@ -117,11 +122,15 @@ class Intake:
         together (see models.inbound.Handling); a crash before that commit leaves the item unhandled and
         its effects undone, a crash after it leaves it handled."""
         stuck = attempts >= inbound.FAST_ATTEMPTS
+        parked = None
         state, token = inbound.handling(item_id, self.holder)
         try:
-            ok = await self.dispatchers[source](json.loads(payload))
+            ok = await self.dispatchers[source](_payload(payload))
             if not ok:
                 state.error = state.error or "handler failed"
+        except Unhandleable as exc:
+            parked = str(exc)
+            log.error("inbound %s (%s) can never be handled (%s); parked", item_id, source, exc)
         except Exception as exc:
             state.failed(exc)
             # Only the item's id, channel and the kind of error: never a text or a number.
@@ -132,6 +141,9 @@ class Intake:
                 log.error("inbound %s (%s) failed\n%s", item_id, source, where(exc))
         finally:
             inbound.end_handling(token)
+        if parked is not None:
+            await self.service.write(self._park, item_id, parked)
+            return
         if state.marked:  # its effects and its mark were committed together: handled, whatever came after
             self.handled += 1
             if stuck:
@@ -143,6 +155,15 @@ class Intake:
                 self.handled += 1
             return
         await self.service.write(self._failed, item_id, source, state.error)
+
+    def _park(self, session, item_id: int, problem: str) -> None:
+        """An item no retry can help (not JSON, not an update PTB can read): kept with its reason, not retried."""
+        row = session.get(Inbound, item_id)
+        if row.processed_at is not None or row.holder != self.holder:
+            return
+        row.holder = row.lease_until = None
+        row.attempts += 1
+        row.parked_at, row.error = self.service.now(), problem
 
     def _failed(self, session, item_id: int, source: str, problem: str) -> None:
         row = session.get(Inbound, item_id)
@@ -164,13 +185,25 @@ class Intake:
         row.holder, row.lease_until = self.holder, self.service.now() + delay
 
 
+def _payload(payload: str):
+    """A stored item's JSON; one that does not read is Unhandleable."""
+    try:
+        return json.loads(payload)
+    except (ValueError, RecursionError):
+        raise Unhandleable("payload is not JSON") from None
+
+
 def telegram_dispatcher(application: Application) -> Dispatcher:
     """Feed a stored update through PTB's handlers; False if a handler raised."""
 
     async def dispatch(data: dict) -> bool:
         # A handler that fails says so on the item being handled (handlers.telegram.error), so the
         # outcome travels with the item, not through the application's shared state.
-        await application.process_update(Update.de_json(data, application.bot))
+        try:
+            update = Update.de_json(data, application.bot)
+        except Exception as exc:  # a malformed update reads no better the next time
+            raise Unhandleable(f"not a Telegram update PTB can read ({type(exc).__name__})") from None
+        await application.process_update(update)
         return True
 
     return dispatch

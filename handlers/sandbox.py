@@ -10,6 +10,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bot.i18n import Lang
+from handlers.limits import parse_json, read_capped
+
+SANDBOX_BODY_BYTES = 64_000  # one typed message (at most 4096 characters) and a few ids
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
@@ -54,7 +57,7 @@ async def send(request: Request) -> Response:
     """Play a person: their message goes to the bot like one typed in Telegram."""
     sandbox = _sandbox(request)
     try:
-        form = await request.json()
+        form = parse_json(await read_capped(request, SANDBOX_BODY_BYTES))
         user_id = int(form["user_id"])
         if user_id not in {p["user_id"] for p in sandbox.people()}:
             raise ValueError("unknown person")

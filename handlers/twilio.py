@@ -20,10 +20,10 @@ from bot.i18n import say_language
 from bot.phones import normalize_phone
 from bot.service import Service
 from bot.sms import receive_sms
+from handlers.limits import TWILIO_FORM_BYTES, db_int, parse_form, read_capped
 from models import inbound
 from models.people import by_phone
 
-MAX_FORM_BYTES = 64_000
 TWIML = "application/xml"
 RECEIVED_AT = "_tettpa_received_at"  # added to a stored SMS form; no Twilio parameter starts with "_"
 
@@ -38,9 +38,13 @@ async def _signed_form(request: Request) -> dict | None:
     settings = runtime.service.settings
     if not settings.twilio_auth_token:
         return None
-    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
-        return None
-    form = {k: v for k, v in (await request.form()).multi_items()}
+    # Read with a cap before anything is parsed (BodyRefused: 413, also for multipart); a chunked body
+    # has no Content-Length to check first.
+    body = await read_capped(request, TWILIO_FORM_BYTES)
+    try:
+        form = {k: v for k, v in parse_form(body).multi_items()}
+    except ValueError:
+        return None  # not a form Twilio sends, so not one it signed
     url = f"{settings.public_url}{request.url.path}"
     if request.url.query:
         url += f"?{request.url.query}"
@@ -58,17 +62,20 @@ def _phone(form: dict, field: str) -> str:
         return ""
 
 
+MAX_CALL_SECONDS = 7 * 24 * 3600  # far beyond Twilio's 24-hour call limit; more is not a duration
+
+
 def _seconds(value: str | None) -> int | None:
-    """A duration field (DialCallDuration, CallDuration): whole seconds, or None when absent or odd."""
-    return int(value) if value and value.isdigit() else None
+    """A duration field (DialCallDuration, CallDuration): whole seconds, or None when absent or odd (a
+    number too large for the database would otherwise fail the handling, and be retried, for ever)."""
+    seconds = db_int(value)
+    return seconds if seconds is not None and seconds <= MAX_CALL_SECONDS else None
 
 
 def _call_reference(request: Request) -> tuple[int, int] | None:
     """The call and step our own action URLs carry (?call=..&step=..)."""
-    try:
-        return int(request.query_params["call"]), int(request.query_params["step"])
-    except (KeyError, ValueError):
-        return None
+    call, step = db_int(request.query_params.get("call")), db_int(request.query_params.get("step"))
+    return None if call is None or step is None else (call, step)
 
 
 def _forbidden() -> Response:

@@ -21,6 +21,7 @@ from handlers.dashboard_base import (
     current_viewer,
     lang,
     page,
+    read_form,
     render,
     safe_next,
     secure_cookies,
@@ -47,6 +48,12 @@ def _login_page(svc, request: Request, *, status: int = 200, error: str | None =
     return response
 
 
+def _client(svc, request: Request) -> str:
+    """Where the attempt came from, for the per-client lock-out (X-Forwarded-For only from trusted proxies)."""
+    peer = request.client.host if request.client else None
+    return auth.client_address(peer, request.headers.get("x-forwarded-for"), svc.settings.trusted_networks)
+
+
 def _locked_text(svc, until: datetime) -> str:
     L = lang(svc)
     return L._("For mange mislykkede forsøk. Prøv igjen {when}.", when=L.when(until, svc.now()))
@@ -59,7 +66,7 @@ async def login(request: Request) -> Response:
         if viewer is not None and viewer.stage == STAGE_FULL:
             return _redirect(safe_next(request.query_params.get("next")))
         return await run_in_threadpool(_login_page, svc, request)
-    form = await request.form()
+    form = await read_form(request)
     return await run_in_threadpool(_login_post, svc, request, form)
 
 
@@ -72,7 +79,7 @@ def _login_post(svc, request: Request, form: FormData) -> Response:
         return _login_page(svc, request, status=400, email=email,
                            error=L._("Skjemaet var utløpt. Prøv å logge inn på nytt."))
     with svc.tx() as session:
-        check = auth.check_password(svc, session, email, password)
+        check = auth.check_password(svc, session, email, password, client=_client(svc, request))
         cookie = None
         if check.person is not None:
             auth.end_session(svc, session, request.cookies.get(SESSION_COOKIE))
@@ -95,7 +102,8 @@ def totp(svc, request: Request, viewer: Viewer, form: FormData | None) -> Respon
         return render(svc, "totp.html", viewer=viewer, title=L._("Engangskode"))
     with svc.tx() as session:
         person = session.get(Person, viewer.person.id)
-        result = auth.check_second_factor(svc, session, person, str(form.get("code") or ""))
+        result = auth.check_second_factor(svc, session, person, str(form.get("code") or ""),
+                                          client=_client(svc, request))
         cookie = None
         if result is True:
             auth.end_session(svc, session, request.cookies.get(SESSION_COOKIE))
@@ -116,7 +124,7 @@ def totp(svc, request: Request, viewer: Viewer, form: FormData | None) -> Respon
 
 async def logout(request: Request) -> Response:
     svc = service(request)
-    form = await request.form()
+    form = await read_form(request)
     return await run_in_threadpool(_logout, svc, request, form)
 
 

@@ -29,12 +29,15 @@ class WebSession(SQLModel, table=True):
 
 class LoginAttempt(SQLModel, table=True):
     __tablename__ = "login_attempt"
-    __table_args__ = (Index("ix_login_attempt_email_at", "email", "at"),)
+    __table_args__ = (Index("ix_login_attempt_email_at", "email", "at"), Index("ix_login_attempt_client_at", "client", "at"))
     id: int | None = Field(default=None, primary_key=True)
     # The address as typed (lower-cased), also when nobody has it, so unknown addresses lock out alike.
     email: str
     at: datetime = Field(sa_type=UTCDateTime)
     ok: bool
+    # The address the attempt came from (behind trusted proxies, from X-Forwarded-For): a lock-out is per
+    # account and client, so nobody elsewhere can keep an account locked; and per client across accounts.
+    client: str | None = None
 
 
 class StaffTotp(SQLModel, table=True):
@@ -68,8 +71,19 @@ def drop_stale_sessions(session: Session, *, seen_before: datetime, created_befo
     )
 
 
-def add_attempt(session: Session, *, email: str, at: datetime, ok: bool) -> None:
-    session.add(LoginAttempt(email=email, at=at, ok=ok))
+def add_attempt(session: Session, *, email: str, at: datetime, ok: bool, client: str | None = None) -> None:
+    session.add(LoginAttempt(email=email, at=at, ok=ok, client=client))
+
+
+def drop_sessions_of(session: Session, *, person_id: int) -> int:
+    """End every dashboard session of one person; how many there were."""
+    return session.execute(delete(WebSession).where(WebSession.person_id == person_id)).rowcount
+
+
+def client_failures(session: Session, *, client: str, since: datetime) -> list[datetime]:
+    """Failed attempts from one client (any address typed) since `since`, oldest first."""
+    return list(session.exec(select(LoginAttempt.at).where(
+        LoginAttempt.client == client, LoginAttempt.ok.is_(False), LoginAttempt.at > since).order_by(LoginAttempt.id)))
 
 
 def drop_attempts(session: Session, *, before: datetime) -> int:
@@ -77,8 +91,9 @@ def drop_attempts(session: Session, *, before: datetime) -> int:
     return session.execute(delete(LoginAttempt).where(LoginAttempt.at < before)).rowcount
 
 
-def recent_failures(session: Session, *, email: str, since: datetime) -> list[datetime]:
-    """Failed attempts for the address since `since` and after its last successful login, oldest first."""
+def recent_failures(session: Session, *, email: str, since: datetime, client: str | None = None) -> list[datetime]:
+    """Failed attempts for the address since `since` and after its last successful login, oldest first;
+    with `client`, only those from that client."""
     last_ok = session.exec(
         select(func.max(LoginAttempt.id)).where(LoginAttempt.email == email, LoginAttempt.ok.is_(True))
     ).one()
@@ -87,6 +102,8 @@ def recent_failures(session: Session, *, email: str, since: datetime) -> list[da
     )
     if last_ok is not None:
         query = query.where(LoginAttempt.id > last_ok)
+    if client is not None:
+        query = query.where(LoginAttempt.client == client)
     return list(session.exec(query.order_by(LoginAttempt.id)))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.crypto import EncryptedText
@@ -26,6 +27,8 @@ class ContactLog(ContactLogBase, table=True):
     __tablename__ = "contact_log"
     id: int | None = Field(default=None, primary_key=True)
     message_id: int | None = Field(default=None, foreign_key="message.id")
+    # Set when the retention purge replaced the text: the text itself is ciphertext, no query can compare it.
+    text_purged: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 def add_entry(session: Session, **fields) -> ContactLog:

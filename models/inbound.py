@@ -32,6 +32,9 @@ class Inbound(SQLModel, table=True):
     # handled by one of them at a time (a /notat must not be added twice).
     holder: str | None = None
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # An item that can never be handled (not JSON, not an update we understand): kept with its reason in
+    # `error`, counted in /healthz and /metrics, and never tried again.
+    parked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 def store(session: Session, *, source: str, key: str, payload: str, now: datetime) -> bool:
@@ -70,7 +73,7 @@ def pending(session: Session, *, now: datetime, limit: int = 50, sources: list[s
     """Unhandled items due now, oldest first: those not yet stuck, and stuck ones whose slow retry is due
     (see slow_due). Only of `sources` (those this process can handle now), not `skip`, and none another
     live process holds (it is handling it, or it failed there and waits for its retry)."""
-    unhandled = [Inbound.processed_at.is_(None), _free(now, holder, dead_holders)]
+    unhandled = [Inbound.processed_at.is_(None), Inbound.parked_at.is_(None), _free(now, holder, dead_holders)]
     if sources is not None:
         unhandled.append(Inbound.source.in_(sources))
     if skip:
@@ -160,4 +163,11 @@ def holders(session: Session) -> list[str]:
 def stuck_count(session: Session) -> int:
     """Unhandled items that failed FAST_ATTEMPTS times or more (retried every SLOW_RETRY)."""
     return session.exec(select(func.count()).select_from(Inbound).where(
-        Inbound.processed_at.is_(None), Inbound.attempts >= FAST_ATTEMPTS)).one()
+        Inbound.processed_at.is_(None), Inbound.parked_at.is_(None), Inbound.attempts >= FAST_ATTEMPTS)).one()
+
+
+def parked(session: Session) -> dict[str, int]:
+    """Items parked because they can never be handled, counted by reason (no text, no number in a reason)."""
+    rows = session.exec(select(Inbound.error, func.count()).where(Inbound.parked_at.is_not(None))
+                        .group_by(Inbound.error)).all()
+    return {reason or "unknown": count for reason, count in rows}

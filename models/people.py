@@ -46,6 +46,8 @@ class Person(PersonBase, table=True):
     password_hash: str | None = None
     invite_hash: str | None = Field(default=None, unique=True)
     invite_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the current invite code was made: it links nobody after TETTPA_INVITE_VALID.
+    invite_issued_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_channel: str | None = None
     sms_opt_out: bool = False
     created_at: datetime = Field(sa_type=UTCDateTime)
