@@ -19,7 +19,7 @@ from bot.events import Incoming
 from bot.i18n import Lang
 from bot.outbox import address_of, queue, send_text
 from bot.relay import lang, who, youth_of
-from bot.routing import is_available, route
+from bot.routing import route, worker_is_available
 from bot.service import Service
 from bot.timespec import SpecError, format_duration, parse_duration
 from bot.transports.base import Button
@@ -272,7 +272,7 @@ def _told(service: Service, session: Session, meeting: Meeting, youth: Person, w
           now: datetime) -> list[Person]:
     """Who hears an answer now: the meeting's worker when available, else also whoever a message would reach."""
     tz = service.settings.tz
-    if is_available(session, worker, now, tz):
+    if worker_is_available(session, worker, now, tz):
         return [worker]
     responsible = route(session, youth, now, tz).responsible
     return [worker] if responsible is None or responsible.id == worker.id else [worker, responsible]
