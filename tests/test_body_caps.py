@@ -121,9 +121,9 @@ async def test_it_parks_a_stored_update_without_a_date_with_its_reason(runtime):
     runtime.intake.retry_at.clear()
     svc.clock.advance(hours=2)
     assert await runtime.intake.run_once() is False, "a parked item is not tried again"
-    status = runtime.status()
+    status = await runtime.status()
     assert sum(status["inbound_parked"].values()) == 1 and status["inbound_stuck"] == 0
-    assert runtime.metrics()["inbound_parked"][2] == 1
+    assert (await runtime.metrics())["inbound_parked"][2] == 1
 
 
 @pytest.fixture
@@ -144,6 +144,7 @@ def cli_env(tmp_path, monkeypatch):
     (["--youth", "9" * 25], "youth"),
 ])
 def test_it_refuses_a_log_export_it_cannot_do_naming_the_field(cli_env, args, field):
+    assert CliRunner().invoke(cli_app, ["db", "upgrade"]).exit_code == 0
     result = CliRunner().invoke(cli_app, ["log", "export", "--format", "csv", *args])
     assert result.exit_code != 0
     assert f"error: {field}:" in result.output, result.output
