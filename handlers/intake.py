@@ -34,6 +34,7 @@ warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", categ
 ALLOWED_UPDATES = ["message", "callback_query"]
 LEASE = timedelta(seconds=60)  # an item being handled is this process's for so long (handling takes ms)
 POLL_TIMEOUT = 20  # seconds Telegram holds a getUpdates open
+EMPTY_POLL_PAUSE = 1.0  # seconds: the least time between two polls that came back empty
 
 Dispatcher = Callable[[dict], Awaitable[bool]]
 
@@ -167,6 +168,7 @@ async def poll_telegram(service: Service, application: Application, on_stored: C
     while True:
         with service.tx() as session:
             offset = int(kv.get(session, "telegram_offset", "0"))
+        started = asyncio.get_running_loop().time()
         try:
             updates = await bot.do_api_request(
                 "getUpdates",
@@ -185,6 +187,10 @@ async def poll_telegram(service: Service, application: Application, on_stored: C
         if updates:
             store_telegram(service, updates)
             on_stored()
+        elif asyncio.get_running_loop().time() - started < EMPTY_POLL_PAUSE:
+            # Telegram holds an empty poll for POLL_TIMEOUT; an API that answers at once must not be asked
+            # again at once, or the loop spins.
+            await asyncio.sleep(EMPTY_POLL_PAUSE)
 
 
 def _seconds(value) -> float:
