@@ -8,6 +8,7 @@ import itertools
 from datetime import timedelta
 
 from bot import roster
+from bot.calls import Ring, dial_result, incoming_call, whisper
 from bot.events import Incoming
 from bot.sms import receive_sms
 from models.people import by_phone
@@ -15,6 +16,7 @@ from tests.personas import PRIMARY_TG, cast, texts_to
 
 LISE_PHONE = "+4792222222"
 NINA_TG = 5003
+PER_PHONE, NINA_PHONE = "+4791111111", "+4793333333"
 _sids = itertools.count(1)
 
 
@@ -23,7 +25,7 @@ def _family(service) -> None:
     cast(service)
     kw = {"now": service.now(), "secret_key": service.settings.secret_key}
     with service.tx() as session:
-        nina = roster.add_worker(session, name="Nina Dahl", **kw).person
+        nina = roster.add_worker(session, name="Nina Dahl", phone=NINA_PHONE, **kw).person
         nina.telegram_user_id = nina.telegram_chat_id = NINA_TG
         emma = roster.add_youth(session, name="Emma Berg", primary=nina.id, **kw).person
         roster.add_parent(session, youth=emma.id, name="Lise Berg", phone=LISE_PHONE, **kw)
@@ -93,3 +95,38 @@ def test_it_relays_an_acute_message_to_both_workers_at_once(service):
     _sms(service, "Han snakker om selvmord")
 
     assert _relayed(service, PRIMARY_TG, "selvmord") and _relayed(service, NINA_TG, "selvmord")
+
+
+def _call(service, sid: str):
+    with service.tx() as session:
+        return incoming_call(service, session, sid=sid, caller=LISE_PHONE)
+
+
+def _whisper(service, ring: Ring) -> str:
+    with service.tx() as session:
+        return whisper(service, session, call_id=ring.call_id, step=ring.step).text
+
+
+def test_it_rings_the_workers_of_both_children_when_a_call_could_be_about_either(service):
+    _family(service)
+
+    first = _call(service, "CA" + "1" * 32)
+    assert first.phone == PER_PHONE and "forelder til Ola" in _whisper(service, first)
+    with service.tx() as session:
+        second = dial_result(service, session, call_id=first.call_id, step=0, status="no-answer", duration=None)
+
+    assert isinstance(second, Ring) and second.phone == NINA_PHONE
+    assert "forelder til Emma" in _whisper(service, second)
+
+
+def test_it_rings_only_emmas_worker_when_the_number_last_wrote_about_emma(service):
+    _family(service)
+    _sms(service, "Emma er syk i dag")
+    _sms(service, "2")
+
+    ring = _call(service, "CA" + "2" * 32)
+
+    assert ring.phone == NINA_PHONE
+    with service.tx() as session:
+        after = dial_result(service, session, call_id=ring.call_id, step=0, status="no-answer", duration=None)
+    assert not isinstance(after, Ring)  # nobody of Ola's is rung
