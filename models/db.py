@@ -29,7 +29,10 @@ def _owner_only(path: str | None) -> None:
     if not path or path == ":memory:" or path.startswith("file:"):
         return
     if not os.path.exists(path):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError:
+            return  # no such directory, or not writable: SQLite reports that in its own words
     for suffix in ("", "-wal", "-shm"):
         # A file made before this promise (or under a wider umask) is narrowed too: it holds the same data.
         try:

@@ -188,3 +188,26 @@ async def test_it_pauses_between_polls_that_come_back_empty_at_once(service, mon
         await intake.poll_telegram(service, App(), lambda: None)
 
     assert EmptyBot.calls == 3 and all(p >= intake.EMPTY_POLL_PAUSE for p in pauses)
+
+
+async def test_it_sends_a_welcome_once_to_a_telegram_that_answers_with_an_unreadable_body(service, clock):
+    import telegram
+
+    from bot.standins.server import BackgroundServer
+    from bot.standins.telegram import TelegramStandIn
+
+    standin = TelegramStandIn()
+    standin.add_user(YOUTH_TG, "Ola")
+    try:
+        with BackgroundServer(standin.app) as server:
+            bot = telegram.Bot(standin.token, base_url=f"{server.url}/bot", base_file_url=f"{server.url}/file/bot")
+            with service.tx() as session:
+                queue(session, key="welcome:4", channel="telegram", address=str(YOUTH_TG), text="Velkommen, Ola",
+                      now=service.now())
+            standin.garble_next("sendMessage")
+            async with bot:
+                await _rounds(service, clock, Sender(service, {"telegram": TelegramTransport(bot)}))
+        assert [m["text"] for m in standin.sent_to(YOUTH_TG)] == ["Velkommen, Ola"]
+        assert [r.status for r in _rows(service, YOUTH_TG)] == [SENT]
+    finally:
+        standin.close()
