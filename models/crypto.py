@@ -13,7 +13,7 @@ import hashlib
 import hmac
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import Text
+from sqlalchemy import String, Text
 from sqlalchemy.types import TypeDecorator
 
 _fernet: MultiFernet | None = None
@@ -84,3 +84,11 @@ class EncryptedText(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else decrypt(value)
+
+
+class EncryptedString(EncryptedText):
+    """The same, on a VARCHAR column: a column that was a plain string (phone, e-mail) is encrypted in place,
+    with no change of type (on SQLite that would copy the person table that so much refers to)."""
+
+    impl = String
+    cache_ok = True

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Column, ForeignKey, Integer, event
 from sqlmodel import Field, Session, SQLModel, or_, select
 
-from models.crypto import EncryptedText, blind, blinds
+from models.crypto import EncryptedString, EncryptedText, blind, blinds
 from models.types import UTCDateTime
 
 
@@ -26,8 +26,8 @@ class PersonBase(SQLModel):
     role: str = Field(index=True)
     name: str = Field(sa_type=EncryptedText)
     # Encrypted like names; found through phone_hash and email_hash (models.crypto.blind).
-    phone: str | None = Field(default=None, sa_type=EncryptedText, index=True)
-    email: str | None = Field(default=None, sa_type=EncryptedText, unique=True)
+    phone: str | None = Field(default=None, sa_type=EncryptedString, index=True)
+    email: str | None = Field(default=None, sa_type=EncryptedString, unique=True)
     language: str = "nb"
 
 

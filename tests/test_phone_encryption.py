@@ -88,20 +88,30 @@ def test_it_encrypts_the_numbers_a_database_already_holds_when_migrated(database
     crypto.use_keys([TEST_DATA_KEY])
     engine = make_engine(database_url)
     command.upgrade(alembic_config(engine), "0005_inbound_lease")
+    insert = text("INSERT INTO person (role, name, phone, email, language, hours, off, sms_opt_out, created_at, "
+                  "primary_id, youth_id) VALUES (:role, :name, :phone, :email, 'nb', '', false, false, "
+                  "'2026-11-23 10:00:00', :primary, :youth)")
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO person (role, name, phone, email, language, hours, off, sms_opt_out, created_at) "
-            "VALUES ('parent', :name, '+4792222222', 'Lise@Example.no', 'nb', '', false, false, :at)"),
-            {"name": crypto.encrypt("Lise Berg"), "at": "2026-11-23 10:00:00"})
+        # Rows that refer to each other, as a real roster does: the migration must not have to copy the table.
+        conn.execute(insert, {"role": "worker", "name": crypto.encrypt("Kari Nordmann"), "phone": None,
+                              "email": "Kari@OT.example", "primary": None, "youth": None})
+        kari = conn.execute(text("SELECT id FROM person")).scalar_one()
+        conn.execute(insert, {"role": "youth", "name": crypto.encrypt("Ola Berg"), "phone": None, "email": None,
+                              "primary": kari, "youth": None})
+        ola = conn.execute(text("SELECT max(id) FROM person")).scalar_one()
+        conn.execute(insert, {"role": "parent", "name": crypto.encrypt("Lise Berg"), "phone": LISE_PHONE,
+                              "email": "Lise@Example.no", "primary": None, "youth": ola})
+        conn.execute(text("INSERT INTO conversation (person_id, youth_id) VALUES (:p, :p)"), {"p": ola})
 
     upgrade(engine)
 
     with engine.connect() as conn:
-        phone, email = conn.execute(text("SELECT phone, email FROM person")).one()
-    assert "2222" not in phone and "lise" not in email.lower()
+        stored = repr(conn.execute(text("SELECT phone, email FROM person")).all())
+    assert "2222" not in stored and "lise" not in stored.lower() and "kari" not in stored.lower()
     from sqlmodel import Session
     with Session(engine) as session:
         (lise,) = by_phone(session, phone=LISE_PHONE)
         assert lise.phone == LISE_PHONE and lise.email == "lise@example.no"
         assert by_email(session, email="lise@example.no").id == lise.id
+        assert by_email(session, email="kari@ot.example").role == "worker"
     engine.dispose()

@@ -8,7 +8,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import models.crypto
 from models import crypto
 
 revision = "0006_outbox"
@@ -18,15 +17,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Columns and indexes are only added: phone and e-mail keep their VARCHAR type, and SQLite never copies
+    # the person table (a copy would drop the table every other one refers to).
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("lookups_failed", sa.Integer(), nullable=False, server_default="0"))
-    with op.batch_alter_table("person") as batch:
-        batch.add_column(sa.Column("phone_hash", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
-        batch.add_column(sa.Column("email_hash", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
-        batch.alter_column("phone", type_=models.crypto.EncryptedText(), existing_nullable=True)
-        batch.alter_column("email", type_=models.crypto.EncryptedText(), existing_nullable=True)
-        batch.create_index("ix_person_phone_hash", ["phone_hash"], unique=False)
-        batch.create_index("ix_person_email_hash", ["email_hash"], unique=True)
+    op.add_column("person", sa.Column("phone_hash", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+    op.add_column("person", sa.Column("email_hash", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+    op.create_index("ix_person_phone_hash", "person", ["phone_hash"], unique=False)
+    op.create_index("ix_person_email_hash", "person", ["email_hash"], unique=True)
     _convert(lambda phone, email: (crypto.encrypt(phone) if phone else None,
                                    crypto.encrypt(email.strip().lower()) if email else None,
                                    crypto.blind(phone) if phone else None,
@@ -36,13 +34,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     _convert(lambda phone, email: (crypto.decrypt(phone) if phone else None,
                                    crypto.decrypt(email) if email else None, None, None))
-    with op.batch_alter_table("person") as batch:
-        batch.drop_index("ix_person_email_hash")
-        batch.drop_index("ix_person_phone_hash")
-        batch.alter_column("email", type_=sqlmodel.sql.sqltypes.AutoString(), existing_nullable=True)
-        batch.alter_column("phone", type_=sqlmodel.sql.sqltypes.AutoString(), existing_nullable=True)
-        batch.drop_column("email_hash")
-        batch.drop_column("phone_hash")
+    op.drop_index("ix_person_email_hash", table_name="person")
+    op.drop_index("ix_person_phone_hash", table_name="person")
+    op.drop_column("person", "email_hash")
+    op.drop_column("person", "phone_hash")
     with op.batch_alter_table("outbox") as batch:
         batch.drop_column("lookups_failed")
 
