@@ -20,6 +20,7 @@ from sqlmodel import Session
 from bot.roster import passwords
 from bot.service import Service
 from models import auth as store
+from models import crypto
 from models.auth import STAGE_ENROL, STAGE_FULL, STAGE_TOTP, StaffTotp, WebSession
 from models.people import Person, by_email, get_person
 
@@ -48,10 +49,16 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
+def attempt_key(email: str) -> str:
+    """Where a login address's attempts are counted: its keyed hash, never the address (a mistyped one is
+    personal data too). Lower-case hex, so it cannot meet the /start keys (bot/linking.py)."""
+    return crypto.blind(normalize_email(email))
+
+
 def locked_until(service: Service, session: Session, email: str) -> datetime | None:
     """When the address may try again, if TETTPA_LOGIN_MAX_FAILURES failures in a row locked it."""
     settings, now = service.settings, service.now()
-    failures = store.recent_failures(session, email=normalize_email(email), since=now - settings.login_lockout)
+    failures = store.recent_failures(session, email=attempt_key(email), since=now - settings.login_lockout)
     if len(failures) < settings.login_max_failures:
         return None
     return failures[-1] + settings.login_lockout
@@ -78,7 +85,7 @@ def check_password(service: Service, session: Session, email: str, password: str
         _verify(_dummy_hash(), password)  # the same work as for a real account: no timing hint
         ok = False
     if not ok:
-        store.add_attempt(session, email=email, at=service.now(), ok=False)
+        store.add_attempt(session, email=attempt_key(email), at=service.now(), ok=False)
         session.flush()
         return PasswordCheck(locked_until=locked_until(service, session, email))
     if passwords.check_needs_rehash(person.password_hash):
@@ -87,7 +94,7 @@ def check_password(service: Service, session: Session, email: str, password: str
     if totp is not None and totp.enabled_at is not None:
         # Not yet a success: a failure count reset here would let a known password try codes without end.
         return PasswordCheck(person=person, stage=STAGE_TOTP)
-    store.add_attempt(session, email=email, at=service.now(), ok=True)
+    store.add_attempt(session, email=attempt_key(email), at=service.now(), ok=True)
     return PasswordCheck(person=person, stage=STAGE_ENROL if service.settings.require_2fa else STAGE_FULL)
 
 
@@ -99,9 +106,9 @@ def check_second_factor(service: Service, session: Session, person: Person, code
         return until
     totp = store.totp_of(session, person_id=person.id)
     if totp is not None and totp.enabled_at is not None and accept_code(totp, code, service.now()):
-        store.add_attempt(session, email=email, at=service.now(), ok=True)
+        store.add_attempt(session, email=attempt_key(email), at=service.now(), ok=True)
         return True
-    store.add_attempt(session, email=email, at=service.now(), ok=False)
+    store.add_attempt(session, email=attempt_key(email), at=service.now(), ok=False)
     session.flush()
     return locked_until(service, session, email) or False
 

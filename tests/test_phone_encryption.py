@@ -115,3 +115,14 @@ def test_it_encrypts_the_numbers_a_database_already_holds_when_migrated(database
         assert by_email(session, email="lise@example.no").id == lise.id
         assert by_email(session, email="kari@ot.example").role == "worker"
     engine.dispose()
+
+
+def test_it_keeps_no_mistyped_login_address_in_clear(service):
+    cast(service)
+    with service.tx() as session:
+        check_password(service, session, "kari@ot.exampel", "feil passord")
+
+    with service.engine.connect() as conn:
+        stored = repr(conn.execute(text("SELECT email FROM login_attempt")).all())
+
+    assert "exampel" not in stored and "kari" not in stored
