@@ -66,8 +66,8 @@ def _callers(session: Session, person: Person, now) -> list[Person]:
     """Who may be calling: the person, or for a shared number the one whose conversation was last active
     within a day, else all who share it (then every youth's workers are rung, never one on a guess)."""
     people = sharers(by_phone(session, phone=person.phone)) if person.phone else []
-    if len(people) < 2:
-        return [person]
+    if len(people) < 2 or len({youth_of(session, p).id for p in people}) == 1:
+        return [person]  # one youth (a youth on a parent's phone): the same workers whoever it is
     last = recent(session, people, now)
     return [last] if last is not None else people
 

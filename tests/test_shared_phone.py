@@ -11,7 +11,7 @@ from bot import roster
 from bot.calls import Ring, dial_result, incoming_call, whisper
 from bot.events import Incoming
 from bot.sms import receive_sms
-from models.people import by_phone
+from models.people import Person, by_phone
 from tests.personas import PRIMARY_TG, cast, texts_to
 
 LISE_PHONE = "+4792222222"
@@ -130,3 +130,15 @@ def test_it_rings_only_emmas_worker_when_the_number_last_wrote_about_emma(servic
     with service.tx() as session:
         after = dial_result(service, session, call_id=ring.call_id, step=0, status="no-answer", duration=None)
     assert not isinstance(after, Ring)  # nobody of Ola's is rung
+
+
+def test_it_does_not_ask_ola_on_his_mothers_phone_which_youth_it_is(service):
+    people = cast(service)
+    with service.tx() as session:
+        ola = session.get(Person, people.youth)
+        ola.phone, ola.telegram_user_id, ola.telegram_chat_id = LISE_PHONE, None, None
+
+    _sms(service, "Jeg er syk i dag")
+
+    assert texts_to(service, LISE_PHONE) == []
+    assert _relayed(service, PRIMARY_TG, "Jeg er syk i dag")
