@@ -5,22 +5,45 @@ cannot be read, and delivery reports about another number. Siri (a youth) has a 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.outbox import Sender
+from bot.holder import _machine
+from bot.outbox import LEASE, Sender, queue
 from bot.standins.server import BackgroundServer
 from bot.standins.twilio import TwilioStandIn
 from bot.transports.base import Outgoing
 from bot.transports.twilio import SmsTransport, VoiceTransport, make_client
 from handlers.twilio import status_dispatcher
-from models.outbox import PENDING, SENT
+from models import outbox as store
+from models.outbox import PENDING, SENT, Outbox
 from tests.conftest import make_settings
 from tests.fakes import RecordingTransport
-from tests.test_outbox import DEAD, OLA_PHONE, SERVICE_NUMBER, SIRI_PHONE, _claimed_by, _queue, _row
 
-OTHER_PHONE = "+4747777777"
+SERVICE_NUMBER = "+4790000000"
+OLA_PHONE, SIRI_PHONE, OTHER_PHONE = "+4741234567", "+4745678901", "+4747777777"
+DEAD = f"{_machine()}:999999999:dead"  # a sender on this machine whose process is gone
+
+
+def _queue(service, key: str, channel: str, address: str, text: str) -> int:
+    with service.tx() as session:
+        return queue(session, key=key, channel=channel, address=address, text=text, now=service.now()).id
+
+
+def _claimed_by(service, holder: str, *, tried: bool = False) -> None:
+    """What a sender that then died left behind: its rows claimed (and, with `tried`, a request made)."""
+    with service.tx() as session:
+        for row in store.claim(session, now=service.now(), lease=LEASE, holder=holder, limit=100):
+            if tried:
+                row.tried_at = datetime.now(UTC)
+
+
+def _row(service, row_id: int) -> Outbox:
+    with service.tx() as session:
+        row = session.get(Outbox, row_id)
+        session.expunge(row)
+        return row
 
 
 @pytest.fixture
