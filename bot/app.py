@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 import uvicorn
 from starlette.applications import Starlette
@@ -28,7 +29,7 @@ from handlers import web
 from handlers.intake import Intake, poll_telegram, telegram_dispatcher
 from models import inbound, kv
 from models.conversations import escalation_count
-from models.outbox import backlog, outbox_gauges
+from models.outbox import backlog, failed_since, outbox_gauges
 from scheduling.jobs import rebuild as rebuild_schedules
 from scheduling.lease import SchedulerLease
 from scheduling.scheduler import build_scheduler
@@ -117,13 +118,28 @@ class Runtime:
         self.tasks = [asyncio.create_task(loop_.run(), name=name) for name, loop_ in self.loops.items()]
 
     async def _telegram(self) -> None:
-        """Connect to Telegram, retrying until it answers, then poll or register the webhook. Supervised:
-        anything that escapes (the webhook calls, the database) starts it again after a back-off."""
-        settings, delay = self.service.settings, 1.0
+        """Run the Telegram connection; whatever ends it, /healthz says so and it starts again (the loop's
+        supervisor restarts it too if anything escapes)."""
+        delay = 1.0
         while True:
             try:
+                await self._connect_telegram()
+                return  # webhook mode: Telegram calls us from now on
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Any error, not just Telegram's: a dead task with "starting" in /healthz would hide it.
+                self.telegram_state = f"failing ({type(exc).__name__})"
+                log.error("telegram connection failed (%s); again in %.0f s", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    async def _connect_telegram(self) -> None:
+        """Connect to Telegram, retrying until it answers, then poll or register the webhook."""
+        settings, delay = self.service.settings, 1.0
+        while not self.application._initialized:
+            try:
                 await self.application.initialize()
-                break
             except TelegramError as exc:
                 self.telegram_state = f"unreachable ({type(exc).__name__})"
                 await asyncio.sleep(delay)
@@ -181,6 +197,8 @@ class Runtime:
             "send_failures_total": ("counter", "Sends given up for good.", self.sender.failed),
             "sends_found_total": ("counter", "Sends found at Twilio after a kill or timeout, so not repeated.",
                                   self.sender.found),
+            "sends_unverified_total": ("counter", "Sends made again without a lookup at Twilio, after it failed "
+                                       "TETTPA_LOOKUP_ATTEMPTS times (each may be a repeat).", self.sender.unverified),
             "escalations_total": ("counter", "Messages escalated to the second worker (all time).", escalated),
             "outbox_backlog": ("gauge", "Sends waiting or in flight.", gauges["backlog"]),
             "outbox_oldest_age_seconds": ("gauge", "Age of the oldest waiting send.", gauges["oldest_age"]),
@@ -197,10 +215,11 @@ class Runtime:
 
     async def status(self, database: bool = True) -> dict:
         """What /healthz shows besides the database; without a database, what needs one is unknown (None)."""
-        pending = stuck = parked = None
+        pending = stuck = parked = failed = None
         if database:
-            pending, stuck, parked = await self.service.read(
-                lambda session: (backlog(session), inbound.stuck_count(session), inbound.parked(session)))
+            pending, stuck, parked, failed = await self.service.read(
+                lambda session: (backlog(session), inbound.stuck_count(session), inbound.parked(session),
+                                 failed_since(session, self.service.now() - timedelta(days=1))))
         return {
             "telegram": self.telegram_state,
             "twilio": "on" if self.service.settings.twilio_enabled else "off",
@@ -210,6 +229,8 @@ class Runtime:
             "inbound_stuck": stuck,
             # Items that can never be handled (malformed), by reason: parked, not retried; someone should look.
             "inbound_parked": parked,
+            # Sends given up for good in the last day (a relay to a worker among them is also reported).
+            "outbox_failed": failed,
             "sandbox": self.sandbox is not None,
             # Each background loop: running, restarting (the error's kind) or done; and how often it restarted.
             "loops": {name: loop_.status() for name, loop_ in self.loops.items()},

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from bot.roster import passwords
 from bot.service import Service
 from models import auth as store
+from models import crypto
 from models.auth import STAGE_ENROL, STAGE_FULL, STAGE_TOTP, StaffTotp, WebSession
 from models.people import Person, by_email, get_person
 
@@ -47,6 +48,17 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
+def attempt_key(email: str) -> str:
+    """Where a login address's attempts are counted: its keyed hash, never the address (a mistyped one is
+    personal data too). Lower-case hex, so it cannot meet the /start keys (bot/linking.py)."""
+    return crypto.blind(normalize_email(email))
+
+
+def client_key(client: str | None) -> str | None:
+    """The client (its network address) as it is counted: a keyed hash too, an address is personal data."""
+    return crypto.blind(client) if client else None
+
+
 def locked_until(service: Service, session: Session, email: str, client: str | None = None) -> datetime | None:
     """When this client may try the address again, if failures locked it.
 
@@ -57,7 +69,8 @@ def locked_until(service: Service, session: Session, email: str, client: str | N
     is locked for everyone, as the count is all there is."""
     settings, now = service.settings, service.now()
     since = now - settings.login_lockout
-    failures = store.recent_failures(session, email=normalize_email(email), since=since, client=client)
+    client = client_key(client)
+    failures = store.recent_failures(session, email=attempt_key(email), since=since, client=client)
     until = failures[-1] + settings.login_lockout if len(failures) >= settings.login_max_failures else None
     if client is not None:
         sprayed = store.client_failures(session, client=client, since=since)
@@ -91,7 +104,7 @@ def check_password(service: Service, session: Session, email: str, password: str
         _verify(_dummy_hash(), password)  # the same work as for a real account: no timing hint
         ok = False
     if not ok:
-        store.add_attempt(session, email=email, at=service.now(), ok=False, client=client)
+        store.add_attempt(session, email=attempt_key(email), at=service.now(), ok=False, client=client_key(client))
         session.flush()
         return PasswordCheck(locked_until=locked_until(service, session, email, client))
     if passwords.check_needs_rehash(person.password_hash):
@@ -100,7 +113,7 @@ def check_password(service: Service, session: Session, email: str, password: str
     if totp is not None and totp.enabled_at is not None:
         # Not yet a success: a failure count reset here would let a known password try codes without end.
         return PasswordCheck(person=person, stage=STAGE_TOTP)
-    store.add_attempt(session, email=email, at=service.now(), ok=True, client=client)
+    store.add_attempt(session, email=attempt_key(email), at=service.now(), ok=True, client=client_key(client))
     return PasswordCheck(person=person, stage=STAGE_ENROL if service.settings.require_2fa else STAGE_FULL)
 
 
@@ -113,9 +126,9 @@ def check_second_factor(service: Service, session: Session, person: Person, code
         return until
     totp = store.totp_of(session, person_id=person.id)
     if totp is not None and totp.enabled_at is not None and accept_code(totp, code, service.now()):
-        store.add_attempt(session, email=email, at=service.now(), ok=True, client=client)
+        store.add_attempt(session, email=attempt_key(email), at=service.now(), ok=True, client=client_key(client))
         return True
-    store.add_attempt(session, email=email, at=service.now(), ok=False, client=client)
+    store.add_attempt(session, email=attempt_key(email), at=service.now(), ok=False, client=client_key(client))
     session.flush()
     return locked_until(service, session, email, client) or False
 

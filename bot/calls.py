@@ -15,8 +15,9 @@ from bot.outbox import queue, send_text
 from bot.relay import identify, lang, who, youth_of
 from bot.routing import worker_is_available
 from bot.service import Service
+from bot.shared_phone import recent, sharers
 from models.calls import Call, by_sid
-from models.people import get_person
+from models.people import Person, by_phone, get_person
 
 
 @dataclass
@@ -44,10 +45,12 @@ def incoming_call(service: Service, session: Session, *, sid: str, caller: str) 
         return Say(texts.intro_call(L), L.code)
     call = by_sid(session, sid=sid)
     if call is None:
-        youth = youth_of(session, person)
         now = service.now()
         tz = service.settings.tz
-        workers = [get_person(session, person_id=w) for w in (youth.primary_id, youth.secondary_id) if w]
+        callers = _callers(session, person, now)
+        person, youth = callers[0], youth_of(session, callers[0])
+        ids = [w for c in callers for w in (youth_of(session, c).primary_id, youth_of(session, c).secondary_id) if w]
+        workers = [get_person(session, person_id=w) for w in dict.fromkeys(ids)]
         with_phone = [w for w in workers if w.phone]
         # Available workers first, keeping primary before secondary within each group.
         order = sorted(with_phone, key=lambda w: not worker_is_available(session, w, now, tz))
@@ -57,6 +60,26 @@ def incoming_call(service: Service, session: Session, *, sid: str, caller: str) 
         session.flush()
         person.last_channel = person.last_channel or "sms"
     return next_step(service, session, call)
+
+
+def _callers(session: Session, person: Person, now) -> list[Person]:
+    """Who may be calling: the person, or for a shared number the one whose conversation was last active
+    within a day, else all who share it (then every youth's workers are rung, never one on a guess)."""
+    people = sharers(by_phone(session, phone=person.phone)) if person.phone else []
+    if len(people) < 2 or len({youth_of(session, p).id for p in people}) == 1:
+        return [person]  # one youth (a youth on a parent's phone): the same workers whoever it is
+    last = recent(session, people, now)
+    return [last] if last is not None else people
+
+
+def _caller_for(session: Session, call: Call, worker_id: int) -> Person:
+    """The caller as the rung worker knows them: on a shared number, the parent of that worker's youth."""
+    caller = get_person(session, person_id=call.person_id)
+    for person in sharers(by_phone(session, phone=caller.phone)) if caller.phone else []:
+        youth = youth_of(session, person)
+        if worker_id in (youth.primary_id, youth.secondary_id):
+            return person
+    return caller
 
 
 def next_step(service: Service, session: Session, call: Call) -> Ring | Say:
@@ -71,7 +94,7 @@ def whisper(service: Service, session: Session, *, call_id: int, step: int) -> S
     call = session.get(Call, call_id)
     if call is None or not 0 <= step < len(call.workers):
         return None
-    caller = get_person(session, person_id=call.person_id)
+    caller = _caller_for(session, call, call.workers[step])
     W = lang(service, get_person(session, person_id=call.workers[step]))
     return Say(W._("{who} ringer via Tett på.", who=who(W, session, caller)), W.code)
 
@@ -84,6 +107,8 @@ def dial_result(service: Service, session: Session, *, call_id: int, step: int, 
         return None  # a repeated callback
     if status == "completed":
         call.answered_by, call.outcome, call.duration = call.workers[step], "answered", duration
+        caller = _caller_for(session, call, call.answered_by)  # a shared number: now we know which youth
+        call.person_id, call.youth_id = caller.id, youth_of(session, caller).id
         call.ended_at = service.now()
         _log(service, session, call)
         return None
@@ -98,12 +123,15 @@ def missed(service: Service, session: Session, call: Call) -> Say:
     if call.outcome is None:
         call.outcome, call.ended_at = "missed", service.now()
         _log(service, session, call)
-        youth = get_person(session, person_id=call.youth_id)
-        worker = get_person(session, person_id=youth.primary_id)
-        W = lang(service, worker)
-        send_text(session, key=f"missedcall:{call.sid}", person=worker, channel="telegram", now=service.now(),
-                  text=W._("{who} ringte kl. {time}, men ingen svarte. Ring tilbake når du kan.",
-                           who=who(W, session, caller), time=W.time(call.started_at)))
+        # On a shared number nobody said which youth: every rung youth's primary is told, as their parent.
+        callers = {p.id: p for p in [caller] + [_caller_for(session, call, w) for w in call.workers]}
+        for index, person in enumerate(callers.values()):
+            worker = get_person(session, person_id=youth_of(session, person).primary_id)
+            W = lang(service, worker)
+            send_text(session, key=f"missedcall:{call.sid}" + (f":{person.id}" if index else ""), person=worker,
+                      channel="telegram", now=service.now(),
+                      text=W._("{who} ringte kl. {time}, men ingen svarte. Ring tilbake når du kan.",
+                               who=who(W, session, person), time=W.time(call.started_at)))
         service.kick_outbox()
     greeting = L._("Hei! Ingen kunne ta telefonen akkurat nå. Kontaktpersonen din får beskjed og ringer deg "
                    "tilbake. Haster det, ring 113.")

@@ -220,7 +220,11 @@ class Sender:
         self.retried = 0
         self.failed = 0
         self.found = 0  # sends a dead process or a timed-out request had made, found at Twilio, not repeated
+        self.unverified = 0  # sends made again after the lookup failed LOOKUP_ATTEMPTS times: maybe a repeat
         self.lanes: dict[str, asyncio.Task] = {}
+        # Sends the provider took whose recording failed (a constraint, a dropped connection): kept here and
+        # recorded again each round, and never sent again by this process.
+        self.unrecorded: dict[int, Receipt] = {}
 
     def kick(self) -> None:
         self.wake.set()
@@ -249,6 +253,8 @@ class Sender:
         """Claim due rows of lanes with no send under way and start sending them; True if any. The database
         work runs in worker threads (Service.run): the event loop never waits for it."""
         self.lanes = {name: lane for name, lane in self.lanes.items() if not lane.done()}
+        if self.unrecorded:
+            await self.service.run(self._record_pending)
         room = MAX_LANES - len(self.lanes)
         if room <= 0:
             return False
@@ -317,14 +323,15 @@ class Sender:
                     row.lease_until = self.service.now() + LEASE
 
     async def _send_one(self, item: Claimed) -> bool:
+        """Send one claimed row (or find that an earlier request got through) and record it; False if it failed."""
+        receipt = self.unrecorded.get(item.row_id)  # taken by the provider already: record, never send again
         transport = self.transports.get(item.channel)
         try:
-            if transport is None:
+            if receipt is None and transport is None:
                 raise TransportError(f"channel {item.channel} is not configured")
-            receipt = None
-            if isinstance(transport, Lookup):
+            if receipt is None and isinstance(transport, Lookup):
                 if item.tried_at is not None:
-                    receipt = await self._find(transport.lookup, item)
+                    receipt = await self._find_or_give_up(transport.lookup, item)
                 if receipt is None and not await self.service.run(self._tried, item.row_id):
                     return True  # the lookup took so long that another process has the row now: its turn
             if receipt is None:
@@ -336,13 +343,29 @@ class Sender:
             log.error("transport %s crashed\n%s", item.channel, where(exc))
             await self.service.run(self._failed, item.row_id, TransportError(type(exc).__name__), item.attempts)
             return False
-        while True:  # a send that got through must be recorded, or it would be sent again: wait out a locked database
-            try:
-                await self.service.run(self._sent, item.row_id, receipt)
-                return True
-            except Exception as exc:
-                log.warning("outbox %s: recording the send failed (%s); trying again", item.row_id, type(exc).__name__)
-                await asyncio.sleep(1.0)
+        # Recorded in a worker thread; a recording that fails keeps the receipt in memory, never resent.
+        await self.service.run(self._record, item.row_id, receipt)
+        return True
+
+    async def _find_or_give_up(self, lookup, item: Claimed) -> Receipt | None:
+        """The earlier request's send if the provider lists it; after too many failed lookups, None (send)."""
+        try:
+            return await self._find(lookup, item)
+        except TransportError:
+            if self._lookup_failed(item.row_id) < self.service.settings.lookup_attempts:
+                raise  # the row waits for its next try, as before
+            # Better a possible repeat than a wake-up or a message that never goes out.
+            log.warning("outbox %s: the provider could not be asked %s times; sending it anyway", item.row_id,
+                        self.service.settings.lookup_attempts)
+            self.unverified += 1
+            return None
+
+    def _lookup_failed(self, row_id: int) -> int:
+        """Count one failed lookup for a row; how many it has had."""
+        with self.service.tx() as session:
+            row = session.get(Outbox, row_id)
+            row.lookups_failed = (row.lookups_failed or 0) + 1
+            return row.lookups_failed
 
     async def _find(self, lookup, item: Claimed) -> Receipt | None:
         """The send an earlier request made, if the provider has it and no other row claims it."""
@@ -369,19 +392,45 @@ class Sender:
             row.lease_until = self.service.now() + LEASE
         return True
 
-    def _sent(self, row_id: int, receipt: Receipt) -> None:
+    def _record(self, row_id: int, receipt: Receipt) -> None:
+        """Record a send the provider took: with its reply link, else the fact alone, else keep it to retry."""
+        for link in (True, False):
+            try:
+                self._sent(row_id, receipt, link=link)
+            except Exception as exc:
+                # A constraint on the link, or the database gone for a moment: what matters is that the
+                # row is marked sent, so it is never sent again.
+                log.error("outbox %s: recording the send failed%s\n%s", row_id,
+                          "" if link else " without its reply link too", where(exc))
+                continue
+            self.unrecorded.pop(row_id, None)
+            self.sent += 1
+            return
+        self.unrecorded[row_id] = receipt
+
+    def _record_pending(self) -> None:
+        """Try again to record the sends whose recording failed, before anything else is claimed."""
+        for row_id, receipt in list(self.unrecorded.items()):
+            try:
+                self._sent(row_id, receipt, link=False)
+            except Exception:
+                continue  # still failing; the row stays ours in memory and is not sent again here
+            self.unrecorded.pop(row_id, None)
+            self.sent += 1
+
+    def _sent(self, row_id: int, receipt: Receipt, *, link: bool = True) -> None:
         with self.service.tx() as session:
             row = session.get(Outbox, row_id)
             if row.status != SENT:  # sent by us, whoever holds it now: recorded, so nobody sends it again
                 row.status, row.sent_at, row.external_id, row.error = SENT, self.service.now(), receipt.external_id, None
                 row.lease_until = None
-            if row.conversation_id is not None and row.person_id is not None:
+            if (link and receipt.external_id is not None and row.conversation_id is not None
+                    and row.person_id is not None):
                 session.add(RelayLink(
                     worker_id=row.person_id, channel=row.channel, address=row.address,
                     external_id=receipt.external_id, conversation_id=row.conversation_id,
                     message_id=row.message_id, created_at=self.service.now(),
                 ))
-        self.sent += 1
 
     def _failed(self, row_id: int, exc: TransportError, attempts: int) -> None:
         now = self.service.now()

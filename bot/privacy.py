@@ -18,7 +18,7 @@ from models.contact_log import ContactLog
 from models.conversations import Conversation, Message, RelayLink
 from models.inbound import Inbound
 from models.outbox import FAILED, SENT, Outbox
-from models.people import Person, Role
+from models.people import Person, Role, normal_email
 
 ERASED = "[slettet]"
 
@@ -144,7 +144,16 @@ def rotate_keys(session: Session) -> int:
                 conn.execute(text(f'UPDATE "{table.name}" SET "{name}" = :value WHERE "{key}" = :key'),
                              {"value": crypto.rotate(token), "key": row[0]})
                 count += 1
+    rehash_contacts(session)
     return count
+
+
+def rehash_contacts(session: Session) -> None:
+    """Key every phone and e-mail hash with the first data key, so the older keys can go."""
+    for person in session.exec(select(Person).where(or_(Person.phone.is_not(None), Person.email.is_not(None)))):
+        person.phone_hash = crypto.blind(person.phone) if person.phone else None
+        person.email_hash = crypto.blind(normal_email(person.email)) if person.email else None
+    session.flush()
 
 
 def dumps(data: dict) -> str:

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     data_key: str | None = None
     crisis_words: str = ""
     retention: Duration = timedelta(days=180)
+    # Failed lookups at Twilio before a send whose earlier request may have got through is made anyway.
+    lookup_attempts: int = Field(default=3, ge=1)
     log_level: str = "INFO"
     # Dashboard login: a TOTP second factor for everyone, and how failed attempts lock an account.
     require_2fa: bool = False

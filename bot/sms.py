@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from bot import relay, texts
+from bot import relay, shared_phone, texts
 from bot.contactlog import record
 from bot.events import Incoming
 from bot.outbox import queue, send_text
@@ -28,6 +28,8 @@ def receive_sms(service: Service, session: Session, inc: Incoming) -> None:
     elif not people:
         # An unknown number gets one short SMS; it is not told anything about anyone.
         relay.reply(service, session, inc, texts.intro_sms(lang(service, None)))
+    elif len(shared_phone.sharers(people)) > 1 and not any(p.is_staff for p in people):
+        shared_phone.receive(service, session, shared_phone.sharers(people), inc)
     else:
         relay.receive(service, session, inc)
     service.kick_outbox()

@@ -35,6 +35,7 @@ warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", categ
 ALLOWED_UPDATES = ["message", "callback_query"]
 LEASE = timedelta(seconds=60)  # an item being handled is this process's for so long (handling takes ms)
 POLL_TIMEOUT = 20  # seconds Telegram holds a getUpdates open
+EMPTY_POLL_PAUSE = 1.0  # seconds: the least time between two polls that came back empty
 
 Dispatcher = Callable[[dict], Awaitable[bool]]
 
@@ -219,6 +220,7 @@ async def poll_telegram(service: Service, application: Application, on_stored: C
     bot = application.bot
     delay = 1.0
     while True:
+        started = asyncio.get_running_loop().time()
         try:
             offset = await service.read(lambda session: int(kv.get(session, "telegram_offset", "0")))
             updates = await bot.do_api_request(
@@ -229,6 +231,10 @@ async def poll_telegram(service: Service, application: Application, on_stored: C
             if updates:
                 await service.run(store_telegram, service, updates)
                 on_stored()
+            elif asyncio.get_running_loop().time() - started < EMPTY_POLL_PAUSE:
+                # Telegram holds an empty poll for POLL_TIMEOUT; an API that answers at once must not be asked
+                # again at once, or the loop spins.
+                await asyncio.sleep(EMPTY_POLL_PAUSE)
             delay = 1.0
             report("polling")
             continue

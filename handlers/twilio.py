@@ -235,7 +235,8 @@ def status_dispatcher(service: Service):
     def work(session, form: dict) -> None:
         if form.get("MessageSid"):
             delivery.delivery_status(service, session, sid=form["MessageSid"],
-                                     status=form.get("MessageStatus", ""), error_code=form.get("ErrorCode"))
+                                     status=form.get("MessageStatus", ""), error_code=form.get("ErrorCode"),
+                                     to=form.get("To") or "")  # no number: matches no send
         elif form.get("CallSid"):
             duration = form.get("CallDuration")
             calls.call_ended(service, session, sid=form["CallSid"], duration=_seconds(duration))

@@ -3,10 +3,11 @@ a read transaction begins DEFERRED and never takes it. PostgreSQL works through 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlmodel import Session
 
 READ_ONLY = "tettpa_read_only"  # execution option that marks a read transaction
@@ -18,6 +19,7 @@ def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
+        _owner_only(make_url(url).database)
         # Worker threads may all wait for the write lock at once; reads must still find a connection.
         pool = {} if url in ("sqlite://", "sqlite:///:memory:") else {"pool_size": 10, "max_overflow": 30}
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout},
@@ -26,6 +28,24 @@ def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
         return engine
     # hide_parameters: a database error must not print the values it was given (numbers, texts) to the log.
     return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+
+def _owner_only(path: str | None) -> None:
+    """Create the SQLite file readable by its owner only (0600) before SQLite does (it would use the umask);
+    SQLite gives its -wal and -shm files the mode of the database file."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    if not os.path.exists(path):
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError:
+            return  # no such directory, or not writable: SQLite reports that in its own words
+    for suffix in ("", "-wal", "-shm"):
+        # A file made before this promise (or under a wider umask) is narrowed too: it holds the same data.
+        try:
+            os.chmod(path + suffix, 0o600)
+        except OSError:
+            pass  # not there (yet), or not ours to change
 
 
 def _sqlite_pragmas(engine: Engine, busy_timeout: float) -> None:

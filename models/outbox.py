@@ -36,6 +36,8 @@ class Outbox(SQLModel, table=True):
     # When a request for it last went out. Set before a Twilio request, so a retry after a kill or a timeout
     # first asks Twilio whether that request got through (Telegram cannot be asked, see bot/outbox.py).
     tried_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Lookups at the provider that failed for this row; past TETTPA_LOOKUP_ATTEMPTS it is sent without one.
+    lookups_failed: int = 0
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     external_id: str | None = Field(default=None, index=True)
@@ -115,3 +117,9 @@ def outbox_gauges(session: Session, now: datetime) -> dict[str, float]:
     ).one()
     age = (now - oldest.replace(tzinfo=now.tzinfo)).total_seconds() if oldest else 0.0
     return {"backlog": count, "oldest_age": max(0.0, age)}
+
+
+def failed_since(session: Session, since: datetime) -> int:
+    """Sends given up for good since then (shown in /healthz: someone should look)."""
+    return session.exec(select(func.count()).select_from(Outbox).where(
+        Outbox.status == FAILED, Outbox.created_at >= since)).one()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy import Column, ForeignKey, Integer, event
 from sqlmodel import Field, Session, SQLModel, or_, select
 
-from models.crypto import EncryptedText
+from models.crypto import EncryptedString, EncryptedText, blind, blinds
 from models.types import UTCDateTime
 
 
@@ -25,13 +25,17 @@ STAFF = (Role.worker, Role.coordinator)
 class PersonBase(SQLModel):
     role: str = Field(index=True)
     name: str = Field(sa_type=EncryptedText)
-    phone: str | None = Field(default=None, index=True)
-    email: str | None = Field(default=None, unique=True)
+    # Encrypted like names; found through phone_hash and email_hash (models.crypto.blind).
+    phone: str | None = Field(default=None, sa_type=EncryptedString, index=True)
+    email: str | None = Field(default=None, sa_type=EncryptedString, unique=True)
     language: str = "nb"
 
 
 class Person(PersonBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
+    # Keyed hashes of phone and e-mail, kept in step by the events below; several people may share a phone.
+    phone_hash: str | None = Field(default=None, index=True)
+    email_hash: str | None = Field(default=None, unique=True, index=True)
     telegram_user_id: int | None = Field(default=None, unique=True)
     telegram_chat_id: int | None = None
     # A parent belongs to one youth; a youth has a fixed primary and a backup secondary worker.
@@ -80,7 +84,7 @@ def by_telegram_user(session: Session, *, user_id: int) -> Person | None:
 
 
 def by_phone(session: Session, *, phone: str) -> list[Person]:
-    return list(session.exec(select(Person).where(Person.phone == phone).order_by(Person.id)))
+    return list(session.exec(select(Person).where(Person.phone_hash.in_(blinds(phone))).order_by(Person.id)))
 
 
 def by_invite(session: Session, *, invite_hash: str) -> Person | None:
@@ -88,7 +92,19 @@ def by_invite(session: Session, *, invite_hash: str) -> Person | None:
 
 
 def by_email(session: Session, *, email: str) -> Person | None:
-    return session.exec(select(Person).where(Person.email == email.strip().lower())).first()
+    return session.exec(select(Person).where(Person.email_hash.in_(blinds(normal_email(email))))).first()
+
+
+def normal_email(email: str) -> str:
+    return email.strip().lower()
+
+
+@event.listens_for(Person, "before_insert")
+@event.listens_for(Person, "before_update")
+def _hash_contact(_mapper, _conn, target: Person) -> None:
+    """Keep the lookup hashes in step with phone and e-mail, however those were set."""
+    target.phone_hash = blind(target.phone) if target.phone else None
+    target.email_hash = blind(normal_email(target.email)) if target.email else None
 
 
 def staff(session: Session) -> list[Person]:

@@ -851,6 +851,7 @@ class TelegramStandIn:
         self._poll_generation = 0
         self._calls: list[tuple[str, JSONDict]] = []
         self._faults: dict[str, list[_Fault]] = {}
+        self._garble: dict[str, int] = {}  # method -> calls still to answer with an unreadable body
         self._files: dict[str, JSONDict] = {}  # file_id -> record
         self._files_by_path: dict[str, JSONDict] = {}
         self._file_numbers = itertools.count(1)
@@ -1132,6 +1133,15 @@ class TelegramStandIn:
                 _Fault(status, retry_after, times, description, drop_connection, delay)
             )
 
+    def garble_next(self, method: str, *, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` are carried out, but answered with a body that is not
+        JSON (as third-party emulators and proxies were seen to do): the message exists all the same."""
+        name = self._spec.method_name(method)
+        if name is None:
+            raise ValueError(f"{method!r} is not a Bot API method")
+        with self._lock:
+            self._garble[name] = self._garble.get(name, 0) + times
+
     def close(self) -> None:
         """Stop the webhook delivery thread, if one was started."""
         with self._changed:
@@ -1185,6 +1195,13 @@ class TelegramStandIn:
                     result = handler(params, attachments)
         except _ApiError as exc:
             return self._refuse(name, exc)
+        with self._lock:
+            garbled = self._garble.get(name, 0) > 0
+            if garbled:
+                self._garble[name] -= 1
+        if garbled:
+            # Done, but answered like a proxy in between would: 200 with a body that is not the API's JSON.
+            return Response("<html>upstream answered</html>", media_type="text/html")
         return JSONResponse({"ok": True, "result": result})
 
     async def _file_endpoint(self, request: Request) -> Response:

@@ -418,6 +418,10 @@ class TwilioStandIn:
         self._calls: list[dict[str, Any]] = []
         self._violations: list[str] = []
         self._faults: dict[str, list[dict[str, Any]]] = {"Messages": [], "Calls": []}
+        # Ways third-party Twilio emulators were seen to misbehave (see misbehave()).
+        self.ignore_filters = False
+        self.omit_dates = False
+        self._garble = {"Messages": 0, "Calls": 0}
         self.app = Starlette(
             routes=[
                 Route(_MESSAGES, self._endpoint(self._messages_root), methods=["GET", "POST"]),
@@ -531,6 +535,30 @@ class TwilioStandIn:
         }
         with self._lock:
             self._faults[kind].append(fault)
+
+    def misbehave(self, *, ignore_filters: bool = False, omit_dates: bool = False) -> None:
+        """Act like emulators seen in the wild: lists ignore To/From (so they show other numbers' records),
+        and resources come without ``date_created``. Real Twilio does neither; a product must cope anyway."""
+        with self._lock:
+            self.ignore_filters, self.omit_dates = ignore_filters, omit_dates
+
+    def garble_next(self, kind: str = "Messages", *, times: int = 1) -> None:
+        """The next ``times`` creations succeed, but are answered with a body that is not JSON."""
+        with self._lock:
+            self._garble[kind] += times
+
+    def _garbled(self, kind: str) -> Response | None:
+        with self._lock:
+            if not self._garble[kind]:
+                return None
+            self._garble[kind] -= 1
+        return Response("<html>upstream answered</html>", status_code=201, media_type="text/html")
+
+    def set_status(self, kind: str, sid: str, status: str) -> None:
+        """Give message or call ``sid`` another status without a callback (a record the product only lists)."""
+        with self._changed:
+            self._find(self._messages if kind == "Messages" else self._calls, sid)["status"] = status
+            self._changed.notify_all()
 
     async def _apply_fault(self, kind: str) -> Response | None:
         with self._lock:
@@ -833,7 +861,8 @@ class TwilioStandIn:
         page = int(query.get("Page") or 0)
         with self._lock:
             matching = [record for record in reversed(records)
-                        if all(value is None or record[field] == value for field, value in filters.items())]
+                        if self.ignore_filters
+                        or all(value is None or record[field] == value for field, value in filters.items())]
             chunk = [render(record) for record in matching[page * page_size:(page + 1) * page_size]]
         def page_uri(number: int) -> str:
             return request.url.path + "?" + urlencode({**query, "PageSize": page_size, "Page": number})
@@ -919,7 +948,7 @@ class TwilioStandIn:
         with self._changed:
             self._messages.append(message)
             self._changed.notify_all()
-        return JSONResponse(self._message_json(message), status_code=201)
+        return self._garbled("Messages") or JSONResponse(self._message_json(message), status_code=201)
 
     async def _fetch_message(self, request: Request, fields: dict[str, list[str]]) -> Response:
         fault = await self._apply_fault("Messages")
@@ -961,6 +990,8 @@ class TwilioStandIn:
             "to": message["to"],
             "uri": f"{uri}.json",
         }
+        if self.omit_dates:
+            values["date_created"] = None
         # Exactly the properties of the spec's resource schema, no more and no fewer.
         return {name: values.get(name) for name in _resource_fields("api.v2010.account.message")}
 
@@ -1010,7 +1041,7 @@ class TwilioStandIn:
         with self._changed:
             self._calls.append(call)
             self._changed.notify_all()
-        return JSONResponse(self._call_json(call), status_code=201)
+        return self._garbled("Calls") or JSONResponse(self._call_json(call), status_code=201)
 
     def _check_instructions(
         self, request: Request, url: str | None, twiml: str | None, *, required: bool
@@ -1096,6 +1127,8 @@ class TwilioStandIn:
             "to_formatted": call["to"],
             "uri": f"{uri}.json",
         }
+        if self.omit_dates:
+            values["date_created"] = None
         return {name: values.get(name) for name in _resource_fields("api.v2010.account.call")}
 
     # Anything else

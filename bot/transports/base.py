@@ -27,7 +27,9 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class Receipt:
-    external_id: str
+    """A send the provider took; `external_id` None: it took it, but its answer could not be read."""
+
+    external_id: str | None
 
 
 class TransportError(Exception):

@@ -7,6 +7,9 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, Re
 
 from bot.transports.base import Outgoing, Receipt, TransportError
 
+# What PTB raises when a 2xx answer is not JSON (telegram/request/_baserequest.py, parse_json_payload).
+UNREADABLE = "Invalid server response"
+
 
 def _markup(out: Outgoing) -> InlineKeyboardMarkup | None:
     if not out.buttons:
@@ -22,23 +25,25 @@ class TelegramTransport:
 
     async def send(self, out: Outgoing) -> Receipt:
         reply = ReplyParameters(int(out.reply_to), allow_sending_without_reply=True) if out.reply_to else None
+        # Built before the request, so a bad value fails here and not as an "unreadable answer" below.
+        chat_id, edit, markup = int(out.address), out.extra.get("edit"), _markup(out)
         try:
-            if out.extra.get("edit"):
+            if edit:
                 # Update a message shown before (the other worker's copy says who took it).
                 await self.bot.edit_message_text(
-                    chat_id=int(out.address), message_id=int(out.extra["edit"]), text=out.text,
-                    reply_markup=_markup(out),
+                    chat_id=chat_id, message_id=int(edit), text=out.text, reply_markup=markup,
                 )
-                return Receipt(str(out.extra["edit"]))
+                return Receipt(str(edit))
             if out.copy:
                 sent = await self.bot.copy_message(
-                    chat_id=int(out.address), from_chat_id=out.copy["chat_id"],
-                    message_id=out.copy["message_id"], reply_markup=_markup(out), reply_parameters=reply,
+                    chat_id=chat_id, from_chat_id=out.copy["chat_id"],
+                    message_id=out.copy["message_id"], reply_markup=markup, reply_parameters=reply,
                 )
             else:
                 sent = await self.bot.send_message(
-                    chat_id=int(out.address), text=out.text, reply_markup=_markup(out), reply_parameters=reply,
+                    chat_id=chat_id, text=out.text, reply_markup=markup, reply_parameters=reply,
                 )
+            return Receipt(str(sent.message_id))
         except RetryAfter as exc:
             retry = exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds") else exc.retry_after
             raise TransportError("telegram flood control", retry_after=float(retry)) from None
@@ -51,5 +56,10 @@ class TelegramTransport:
         except InvalidToken:
             raise TransportError("telegram token refused") from None
         except TelegramError as exc:  # NetworkError, TimedOut: passing
+            if exc.message == UNREADABLE:
+                return Receipt(None)  # Telegram answered 2xx with a body PTB could not parse: it has the message
             raise TransportError(f"telegram: {type(exc).__name__}") from None
-        return Receipt(str(sent.message_id))
+        except Exception:
+            # PTB turns every failure of the request itself into a TelegramError; anything else came from
+            # reading a 2xx answer, so Telegram took the message and sending it again would be a second copy.
+            return Receipt(None)

@@ -66,17 +66,24 @@ class SmsTransport:
         self.settings = settings
 
     async def send(self, out: Outgoing) -> Receipt:
+        body = gsm_safe(out.text or "")  # outside the request: an error here must not look like an answer
+
         def create():
             return self.client.messages.create(
-                to=out.address, from_=self.settings.twilio_number, body=gsm_safe(out.text or ""),
+                to=out.address, from_=self.settings.twilio_number, body=body,
                 status_callback=f"{self.settings.public_url}/twilio/status",
             )
 
         try:
             message = await asyncio.to_thread(create)
         except Exception as exc:
+            if _answered(exc):
+                return Receipt(None)  # Twilio said 2xx but its answer could not be read: it has the message
             raise _error(exc) from None
         return Receipt(message.sid)
+
+    def _ours(self, out: Outgoing, *fields) -> bool:
+        return _matches(out, self.settings.twilio_number, *fields)
 
     async def lookup(self, out: Outgoing, since: datetime) -> list[str]:
         """Ids of messages with this text to this number created since `since`, newest first."""
@@ -85,7 +92,8 @@ class SmsTransport:
         def find():
             return [m.sid for m in self.client.messages.list(to=out.address, from_=self.settings.twilio_number,
                                                              limit=LOOKUP_LIMIT)
-                    if m.body == body and _since(m.date_created, since)]
+                    if m.body == body and self._ours(out, m.to, m.from_, m.direction, m.status, m.date_created,
+                                                     since)]
 
         try:
             return await asyncio.to_thread(find)
@@ -118,24 +126,31 @@ class VoiceTransport:
         self.settings = settings
 
     async def send(self, out: Outgoing) -> Receipt:
+        twiml = call_twiml(out, self.settings.public_url)
+
         def create():
             return self.client.calls.create(
-                to=out.address, from_=self.settings.twilio_number, twiml=call_twiml(out, self.settings.public_url),
+                to=out.address, from_=self.settings.twilio_number, twiml=twiml,
                 status_callback=f"{self.settings.public_url}/twilio/status",
             )
 
         try:
             call = await asyncio.to_thread(create)
         except Exception as exc:
+            if _answered(exc):
+                return Receipt(None)
             raise _error(exc) from None
         return Receipt(call.sid)
+
+    def _ours(self, out: Outgoing, *fields) -> bool:
+        return _matches(out, self.settings.twilio_number, *fields)
 
     async def lookup(self, out: Outgoing, since: datetime) -> list[str]:
         """Ids of calls to this number created since `since`, newest first (a call's words are not listed)."""
         def find():
             return [c.sid for c in self.client.calls.list(to=out.address, from_=self.settings.twilio_number,
                                                           limit=LOOKUP_LIMIT)
-                    if _since(c.date_created, since)]
+                    if self._ours(out, c.to, c._from, c.direction, c.status, c.date_created, since)]
 
         try:
             return await asyncio.to_thread(find)
@@ -143,6 +158,22 @@ class VoiceTransport:
             raise _error(exc) from None
 
 
+# Records that prove nothing went out: Twilio could not send it, or it was cancelled before it rang.
+NOT_SENT = {"failed", "canceled"}
+
+
+def _matches(out: Outgoing, number: str | None, to, from_, direction, status, created, since: datetime) -> bool:
+    """Whether a listed record is our send: the list's filters are not trusted, every field is checked."""
+    return (to == out.address and from_ == number and str(direction or "").startswith("outbound")
+            and str(status or "") not in NOT_SENT and _since(created, since))
+
+
 def _since(created: datetime | None, since: datetime) -> bool:
-    # A record without a date is recent (Twilio dates every resource it creates).
-    return created is None or created >= since
+    # A record without a date proves nothing about when it was made: not recent, so the send is made.
+    return created is not None and created >= since
+
+
+def _answered(exc: Exception) -> bool:
+    """The request got a 2xx whose body could not be read (the client raised neither an HTTP nor a
+    network error): the provider has the send, and it must not be made again."""
+    return not isinstance(exc, TwilioRestException | requests.RequestException)
