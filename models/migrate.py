@@ -10,6 +10,7 @@ and `serve` do not migrate: they check with `require_current` and say so when th
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,7 +66,8 @@ def migration_lock(engine: Engine) -> Iterator[None]:
     import fcntl  # POSIX; the service runs on Linux
 
     lock_path = Path(f"{database}-migrate.lock")
-    with lock_path.open("a") as fh:  # never deleted: removing a lock file races with the next locker
+    # Never deleted: removing a lock file races with the next locker. Owner-only, like the database beside it.
+    with os.fdopen(os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

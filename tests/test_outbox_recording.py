@@ -158,7 +158,7 @@ async def test_it_says_in_healthz_when_telegram_start_up_fails_with_any_error(se
         await runtime._telegram()
 
     assert len(attempts) == 2  # it kept trying instead of dying
-    assert runtime.status(database=False)["telegram"].startswith("failing")
+    assert (await runtime.status(database=False))["telegram"].startswith("failing")
 
 
 async def test_it_pauses_between_polls_that_come_back_empty_at_once(service, monkeypatch):
