@@ -100,6 +100,20 @@ def parse_date_words(words: list[str], today: date) -> tuple[date, int] | None:
         return None
 
 
+def start_of_day(day: date, tz: tzinfo) -> datetime:
+    """The local midnight a day starts at."""
+    return datetime.combine(day, time(), tzinfo=tz)
+
+
+def day_span(first: date, last: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """A period of whole local days with its last day included, as every period here is read (/borte,
+    `--from`/`--until`, the dashboard's filters): from the first day's midnight to the midnight after the
+    last."""
+    if last < first:
+        raise SpecError(f"{last.isoformat()} is before {first.isoformat()}")
+    return start_of_day(first, tz), start_of_day(last + timedelta(days=1), tz)
+
+
 def parse_instant(text: str, tz: tzinfo, *, end_of_day: bool = False) -> datetime:
     """An instant from the CLI or a form: an ISO date-time (`2026-11-25T14:00`, `2026-11-25 14:00`, with or
     without an offset) in local time `tz` unless it carries an offset, or a day as `parse_date` reads it
@@ -120,7 +134,7 @@ def parse_instant(text: str, tz: tzinfo, *, end_of_day: bool = False) -> datetim
         raise SpecError(f"{shown!r} is outside the years {FIRST_DAY.year}–{LAST_DAY.year}")
     if moment is not None:
         return moment if moment.tzinfo else moment.replace(tzinfo=tz)
-    return datetime.combine(day + timedelta(days=1) if end_of_day else day, time(), tzinfo=tz)
+    return start_of_day(day + timedelta(days=1) if end_of_day else day, tz)
 
 
 def parse_duration(value: str | int | float) -> timedelta:

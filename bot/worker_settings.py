@@ -11,7 +11,7 @@ from bot.errors import InputError
 from bot.events import Incoming
 from bot.relay import lang, reply
 from bot.service import Service
-from bot.timespec import parse_date_words
+from bot.timespec import day_span, parse_date_words
 from models.people import Person, absences_of
 
 
@@ -81,6 +81,5 @@ def parse_absence(words: list[str], now: datetime, tz) -> tuple[datetime, dateti
     rest = parse_date_words(words[used:], local.date()) if words[used:] else None
     if words[used:] and rest is None:
         raise ValueError("no last day")
-    last = rest[0] if rest else first
-    start = max(now, datetime.combine(first, time(), tz))
-    return start, datetime.combine(last + timedelta(days=1), time(), tz)
+    start, end = day_span(first, rest[0] if rest else first, tz)
+    return max(now, start), end

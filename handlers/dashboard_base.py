@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from time import perf_counter
 from urllib.parse import quote, urlencode
@@ -176,7 +176,7 @@ def parse_date(L: Lang, value: str | None, label: str) -> date | None:
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(), tzinfo=tz)
+    return timespec.start_of_day(day, tz)
 
 
 def period_of(L: Lang, params, tz: ZoneInfo) -> Period:

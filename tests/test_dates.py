@@ -99,3 +99,15 @@ def _valid(year: int, month: int, day: int) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_it_reads_a_period_of_whole_days_with_its_last_day_included():
+    from bot.timespec import day_span
+
+    assert day_span(date(2026, 3, 28), date(2026, 3, 29), OSLO) == (
+        datetime(2026, 3, 28, tzinfo=OSLO), datetime(2026, 3, 30, tzinfo=OSLO))  # over the spring DST change
+    assert day_span(TODAY, TODAY, OSLO)[1] - day_span(TODAY, TODAY, OSLO)[0] == timedelta(days=1)
+    with pytest.raises(SpecError):
+        day_span(date(2026, 12, 5), date(2026, 12, 1), OSLO)
+    with pytest.raises(ValueError):
+        parse_absence(["05.12", "01.12"], NOW, OSLO)  # /borte answers with an example
