@@ -6,8 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import multiprocessing
+import pickle
 import re
+import threading
 import unicodedata
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -185,6 +190,57 @@ def _span(L: Lang, period: Period) -> str:
     return L._("Periode: hele kontaktloggen")
 
 
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def export_elsewhere(settings, youth_id: int, start, end, fmt: str, title: str, lines: list[str]) -> tuple[bytes, int]:
+    """`export_body` in a process of its own: reading and rendering a month (4,000 entries) is seconds of
+    Python, and in a thread of the service it would hold the GIL, so the event loop, for a quarter of a
+    second at a time (bench/export_loop_lag.py). If the process cannot be used, it runs here."""
+    global _pool
+    if settings.database_url in ("sqlite://", "sqlite:///:memory:"):  # no other process can see it
+        return export_body(settings, youth_id, start, end, fmt, title, lines, own_process=False)
+    with _pool_lock:
+        if _pool is None:
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        pool = _pool
+    try:
+        return pool.submit(export_body, settings, youth_id, start, end, fmt, title, lines).result()
+    except (BrokenProcessPool, pickle.PicklingError, OSError) as exc:
+        log.warning("export process unavailable (%s); exporting in this process", type(exc).__name__)
+        with _pool_lock:
+            if _pool is pool:
+                _pool = None
+        return export_body(settings, youth_id, start, end, fmt, title, lines, own_process=False)
+
+
+def export_body(settings, youth_id: int, start, end, fmt: str, title: str, lines: list[str],
+                own_process: bool = True) -> tuple[bytes, int]:
+    """The export's bytes and its number of entries: read in a read transaction (never the write lock),
+    rendered outside any transaction."""
+    from models.db import make_engine, read_transaction
+
+    if own_process:
+        from bot.bootstrap import data_keys
+        from models import crypto
+
+        crypto.use_keys(data_keys(settings))
+    engine = make_engine(settings.database_url)
+    try:
+        with read_transaction(engine) as session:
+            if fmt == "csv":
+                body = export(session, settings, fmt="csv", youth_id=youth_id, start=start, end=end).encode("utf-8")
+                return body, sum(1 for _ in csv.reader(io.StringIO(body.decode("utf-8")))) - 1
+            rows = [as_dict(e, settings) for e in entries(session, youth_id=youth_id, start=start, end=end)]
+    finally:
+        engine.dispose()
+    L = Lang("nb", settings.tz)
+    count = len(rows)
+    lines = [*lines, L._("{n} oppføringer. Felter som i «tettpa log export».", n=count)]
+    return render_pdf(settings.pdf_font, L, title=title, lines=lines, rows=rows), count
+
+
 def _export(svc: Service, request: Request, viewer: Viewer, fmt: str) -> Response:
     L, tz = lang(svc), svc.settings.tz
     try:
@@ -192,36 +248,22 @@ def _export(svc: Service, request: Request, viewer: Viewer, fmt: str) -> Respons
     except BadQuery as exc:
         return error_page(svc, 400, str(exc), viewer)
     youth_id = request.path_params["youth_id"]
-    # A read transaction (never the write lock), the rendering outside any transaction, then a short write
-    # for the audit trace: the export leaves only after its trace is committed.
     with svc.reading() as session:
         youth = visible_youth(session, viewer, youth_id)
-        if youth is None:
-            return not_found(svc, viewer)
-        if fmt == "csv":
-            body = export(session, svc.settings, fmt="csv", youth_id=youth.id, start=period.start,
-                          end=period.end).encode("utf-8")
-            count = sum(1 for _ in csv.reader(io.StringIO(body.decode("utf-8"), newline=""))) - 1
-        else:
-            rows = [as_dict(e, svc.settings) for e in entries(session, youth_id=youth.id, start=period.start,
-                                                                end=period.end)]
-    if fmt != "csv":
-        count = len(rows)
-        span = _span(L, period)
-        made = L._("Eksportert {when} av {name}", when=L.datetime(svc.now(), "d. MMMM y 'kl.' HH:mm"),
-                   name=viewer.person.name)
-        try:
-            body = render_pdf(
-                svc.settings.pdf_font, L, title=L._("Kontaktlogg for {name} (id {id})", name=youth.name,
-                                                    id=youth.id),
-                lines=[span, made, L._("{n} oppføringer. Felter som i «tettpa log export».", n=count)],
-                rows=rows,
-            )
-        except FontMissing as exc:
-            log.error("PDF export needs a TrueType font at TETTPA_PDF_FONT=%s", exc)
-            return error_page(svc, 503, L._(
-                "PDF-eksporten mangler skrifttypen på serveren (TETTPA_PDF_FONT). CSV-eksporten virker."
-            ), viewer)
+    if youth is None:
+        return not_found(svc, viewer)
+    title = L._("Kontaktlogg for {name} (id {id})", name=youth.name, id=youth.id)
+    made = L._("Eksportert {when} av {name}", when=L.datetime(svc.now(), "d. MMMM y 'kl.' HH:mm"),
+               name=viewer.person.name)
+    job = (svc.settings, youth.id, period.start, period.end, fmt, title, [_span(L, period), made])
+    try:
+        body, count = export_elsewhere(*job)
+    except FontMissing as exc:
+        log.error("PDF export needs a TrueType font at TETTPA_PDF_FONT=%s", exc)
+        return error_page(svc, 503, L._(
+            "PDF-eksporten mangler skrifttypen på serveren (TETTPA_PDF_FONT). CSV-eksporten virker."
+        ), viewer)
+    # The export leaves only after its trace is committed: no export without its trace.
     with svc.tx() as session:
         audit.record(session, at=svc.now(), actor_id=viewer.person.id,
                      action=audit.EXPORT_CSV if fmt == "csv" else audit.EXPORT_PDF, youth_id=youth.id,

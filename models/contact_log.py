@@ -47,6 +47,4 @@ def entries(
         query = query.where(ContactLog.at >= start)
     if end is not None:
         query = query.where(ContactLog.at < end)
-    # In parts of 200: SQLAlchemy's compiled row loading holds the GIL for a whole fetch, so one fetch of a
-    # month's 4,000 entries held the event loop (in another thread) for a quarter of a second.
-    return list(session.exec(query.order_by(ContactLog.at, ContactLog.id).execution_options(yield_per=200)))
+    return list(session.exec(query.order_by(ContactLog.at, ContactLog.id)))
