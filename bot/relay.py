@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, func, select
 
-from bot import actions, texts
+from bot import actions, period, texts
 from bot.acute import is_acute
 from bot.contactlog import record
 from bot.events import Incoming
@@ -125,21 +125,26 @@ def from_person(service: Service, session: Session, person: Person, inc: Incomin
         direction="in", kind="message", text=describe(Lang("nb"), inc.text, inc.media), message_id=msg.id,
     )
     r = route(session, youth, now, service.settings.tz)
+    ended = period.phase(session, service, youth, now)
     if not acute and flooding(session, conv, written):
         flood_notice(service, session, person, r.responsible or r.primary, conv, inc, now)
         return
     if acute:
-        for worker in r.workers:
+        alarmed = r.workers + period.alarm_also(session, youth, ended, r.workers)
+        for worker in alarmed:
             relay(service, session, worker, msg, conv, person, mark="urgent")
         N = Lang("nb", service.settings.tz)
         record(
             session, service.settings, at=now, youth_id=youth.id, party="system", channel=inc.channel,
             direction="out", kind="escalation", message_id=msg.id,
-            text=N._("Akutt melding: varslet {names} straks", names=", ".join(w.name for w in r.workers)),
+            text=N._("Akutt melding: varslet {names} straks", names=", ".join(w.name for w in alarmed)),
         )
         auto_answer(service, session, person, youth, conv, texts.emergency(lang(service, person)), force=True)
+    elif ended == period.OVER:
+        auto_answer(service, session, person, youth, conv,
+                    period.hand_over_text(session, lang(service, person), youth), force=True)
     elif r.responsible is not None:
-        relay(service, session, r.responsible, msg, conv, person)
+        relay(service, session, r.responsible, msg, conv, person, mark="after_period" if ended else None)
         if r.backup is not None:
             msg.escalate_at = now + service.settings.escalation_after
     else:
@@ -231,6 +236,7 @@ def relay(
         "escalated": L._("Ubesvart i {duration} – fra {who}:", who=name,
                          duration=L.duration(service.settings.escalation_after)),
         "waiting": L._("Kom mens du var borte – fra {who}:", who=name),
+        "after_period": L._("Etter oppfølgingsperioden – fra {who}:", who=name),
     }[mark]
     target = address_of(worker, "telegram")
     if target is None:
@@ -271,7 +277,7 @@ def from_worker(service: Service, session: Session, worker: Person, inc: Incomin
         ))
         return
     youth = get_person(session, person_id=conv.youth_id)
-    if worker.role != Role.coordinator and worker.id not in (youth.primary_id, youth.secondary_id):
+    if worker.role not in (Role.coordinator, Role.admin) and worker.id not in (youth.primary_id, youth.secondary_id):
         reply(service, session, inc, L._("Du er ikke kontaktperson for denne ungdommen, så svaret ble ikke sendt."))
         return
     answer(service, session, worker, conv, inc)

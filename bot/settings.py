@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     data_key: str | None = None
     crisis_words: str = ""
     retention: Duration = timedelta(days=180)
+    # After a youth's follow-up period: how long messages still reach the former workers before the hand-over answer.
+    handover_grace: Duration = timedelta(days=30)
     log_level: str = "INFO"
     # Dashboard login: a TOTP second factor for everyone, and how failed attempts lock an account.
     require_2fa: bool = False

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from bot import texts
+from bot import consent, period, texts
 from bot.actions import action, reply_hook
 from bot.contactlog import record
 from bot.errors import InputError
@@ -113,7 +113,8 @@ def _log_when(N: Lang, meeting: Meeting) -> str:
 
 
 def _recipients(session: Session, meeting: Meeting, youth: Person) -> list[Person]:
-    return [youth] + (parents_of(session, youth_id=youth.id) if meeting.include_parent else [])
+    told = meeting.include_parent and consent.parents_told(session, youth.id)  # the `parents` consent
+    return [youth] + (parents_of(session, youth_id=youth.id) if told else [])
 
 
 def cancel_meeting(session: Session, service: Service, *, meeting_id: int, by: Person | None = None) -> Meeting:
@@ -203,7 +204,7 @@ def run_due_reminders(service: Service, limit: int = 100) -> int:
         ))
         for reminder in rows:
             meeting = session.get(Meeting, reminder.meeting_id)
-            if meeting.status != SCHEDULED:
+            if meeting.status != SCHEDULED or period.is_over(session, service, meeting.youth_id, now):
                 reminder.status = SKIPPED
                 continue
             later = session.exec(select(MeetingReminder.id).where(

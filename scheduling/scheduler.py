@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import privacy, staff
+from bot import period, privacy, staff
 from bot.service import Service
 from scheduling import jobs as schedules  # also registers the wake-up and meeting buttons and replies
 
@@ -28,6 +28,10 @@ def build_scheduler(service: Service) -> AsyncIOScheduler:
         """Notice workers coming back from hours or absences and send their digest."""
         staff.sweep_availability(service)
 
+    async def period_notices() -> None:
+        """Tell youths, parents and workers two weeks and two days before a follow-up period ends."""
+        period.sweep(service)
+
     async def retention() -> None:
         """Delete message texts older than TETTPA_RETENTION; the contact-log facts stay."""
         privacy.purge_expired(service)
@@ -36,6 +40,7 @@ def build_scheduler(service: Service) -> AsyncIOScheduler:
     scheduler.add_job(retention, "cron", hour=3, minute=30, id="retention", replace_existing=True,
                       misfire_grace_time=None)
     scheduler.add_job(availability, "interval", seconds=30, id="availability", replace_existing=True)
+    scheduler.add_job(period_notices, "interval", minutes=5, id="period_notices", replace_existing=True)
     # Wake-ups and meetings: a sweep and a sync here; the jobs of the rows come from rebuild() at start.
     schedules.install(scheduler, service)
     return scheduler

@@ -1,0 +1,156 @@
+"""`tettpa unit`, `tettpa youth status|period` and `tettpa consent`: the programme's year from the command line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+unit_app = typer.Typer(help="Units: projects or OT offices.", no_args_is_help=True)
+consent_app = typer.Typer(help="Consent and its withdrawal.", no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _cli():
+    from bot import cli
+
+    return cli
+
+
+def day(value: str | None, field: str):
+    """A YYYY-MM-DD date, or None."""
+    from scheduling.calendar import parse_day
+
+    return parse_day(value, field) if value is not None else None
+
+
+@unit_app.command("add")
+def unit_add(
+    name: Annotated[str, typer.Option(help="E.g. Tett på Vestfold.")],
+    ot_contact: Annotated[str | None, typer.Option("--ot-contact", help="Whom youths contact after hand-over.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a unit."""
+    from bot import units
+
+    cli = _cli()
+    svc = cli.service()
+
+    def body():
+        with svc.tx() as session:
+            unit = units.add_unit(session, name=name, ot_contact=ot_contact, now=svc.now())
+        cli.out(as_json, {"id": unit.id}, f"Unit {unit.id} added")
+
+    cli.run(body)
+
+
+@unit_app.command("list")
+def unit_list(as_json: JsonOpt = False) -> None:
+    """List the units."""
+    from bot import units
+
+    cli = _cli()
+    svc = cli.service()
+    with svc.tx() as session:
+        rows = [{"id": u.id, "name": u.name, "ot_contact": u.ot_contact} for u in units.all_units(session)]
+    cli.out(as_json, {"units": rows}, "\n".join(f"{r['id']}: {r['name']}" for r in rows) or "No units")
+
+
+def youth_status(
+    youth_id: int,
+    code: Annotated[str, typer.Argument(help="An OT status code, e.g. OTOV, OTAR, OTEV_IM.")],
+    from_: Annotated[str | None, typer.Option("--from", help="From this day (YYYY-MM-DD); default today.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a youth an OT status code; the earlier ones stay in the history."""
+    from bot import status_codes
+
+    cli = _cli()
+    svc = cli.service()
+
+    def body():
+        start = day(from_, "from")
+        with svc.tx() as session:
+            change = status_codes.set_status(session, svc.settings, youth_id=youth_id, code=code, now=svc.now(),
+                                             start=start)
+        cli.out(as_json, {"id": youth_id, "status": change.code}, f"Youth {youth_id}: {change.code}")
+
+    cli.run(body)
+
+
+def youth_period(
+    youth_id: int,
+    until: Annotated[str, typer.Option(help="The last day of the period (YYYY-MM-DD).")],
+    from_: Annotated[str | None, typer.Option("--from", help="The first day (YYYY-MM-DD).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set, change or extend a youth's follow-up period."""
+    from bot import period
+
+    cli = _cli()
+    svc = cli.service()
+
+    def body():
+        start, end = day(from_, "from"), day(until, "until")
+        with svc.tx() as session:
+            row = period.change_period(svc, session, youth_id=youth_id, start=start, end=end)
+        cli.out(as_json, {"id": youth_id, "from": row.start.isoformat() if row.start else None,
+                          "until": row.end.isoformat()}, f"Youth {youth_id}: period until {row.end}")
+
+    cli.run(body)
+
+
+@consent_app.command("record")
+def consent_record(
+    youth: Annotated[int, typer.Option(help="The youth's id.")],
+    by: Annotated[str, typer.Option(help="youth or guardian.")],
+    scope: Annotated[str, typer.Option(help="Comma-separated: contact, wakeup, parents, sms.")],
+    parent: Annotated[int | None, typer.Option(help="The guardian's id, when a guardian consented.")] = None,
+    how: Annotated[str | None, typer.Option(help="signed, digital or verbal.")] = None,
+    at: Annotated[str | None, typer.Option(help="The day it was given (YYYY-MM-DD); default today.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a consent, e.g. a form signed at the first meeting."""
+    from bot import consent
+
+    cli = _cli()
+    svc = cli.service()
+
+    def body():
+        on = day(at, "at")
+        with svc.tx() as session:
+            rows = consent.record_consent(session, svc.settings, youth_id=youth, scope=scope, now=svc.now(),
+                                          given_by=by, parent_id=parent, how=how, on=on)
+        cli.out(as_json, {"id": rows[-1].id, "ids": [r.id for r in rows]},
+                f"Consent recorded for youth {youth}: {', '.join(r.scope for r in rows)}")
+
+    cli.run(body)
+
+
+@consent_app.command("withdraw")
+def consent_withdraw(
+    youth: Annotated[int, typer.Option(help="The youth's id.")],
+    scope: Annotated[str, typer.Option(help="Comma-separated: contact, wakeup, parents, sms.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Record that a consent was withdrawn."""
+    from bot import consent
+
+    cli = _cli()
+    svc = cli.service()
+
+    def body():
+        with svc.tx() as session:
+            rows = consent.withdraw(session, svc.settings, youth_id=youth, scope=scope, now=svc.now())
+        cli.out(as_json, {"id": rows[-1].id, "ids": [r.id for r in rows]},
+                f"Consent withdrawn for youth {youth}: {', '.join(r.scope for r in rows)}")
+
+    cli.run(body)
+
+
+def register(app: typer.Typer, youth_app: typer.Typer) -> None:
+    """Hang the programme's commands on the main command line."""
+    app.add_typer(unit_app, name="unit")
+    app.add_typer(consent_app, name="consent")
+    youth_app.command("status")(youth_status)
+    youth_app.command("period")(youth_period)
