@@ -35,7 +35,7 @@ def unit_rows(session: Session, viewer: Viewer) -> list[dict]:
     """The overview per unit, for those who see every unit."""
     if not viewer.coordinator or not units.sees_every_unit(session, viewer.person):
         return []
-    roles = dict(session.exec(select(Person.id, Person.role)))
+    roles = {pid: role for pid, role in session.exec(select(Person.id, Person.role)).all()}
     rows = []
     for unit in units.all_units(session):
         members = units.member_ids(session, unit.id)
