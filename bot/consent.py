@@ -18,9 +18,15 @@ GIVERS = ("youth", "guardian")
 HOW = ("signed", "digital", "verbal")
 
 
+# What a worker may write on Telegram for a scope (the CLI's names work too).
+ALIASES = {"kontakt": "contact", "vekking": "wakeup", "foresatte": "parents", "føresette": "parents",
+           "foreldre": "parents"}
+
+
 def scopes_of(value: str) -> list[str]:
     """`contact,wakeup` as a list; an unknown scope is refused naming the field."""
     scopes = [s.strip().lower() for s in (value or "").split(",") if s.strip()]
+    scopes = [ALIASES.get(s, s) for s in scopes]
     if not scopes:
         raise InputError("scope", f"give one or more of {', '.join(SCOPES)}")
     unknown = [s for s in scopes if s not in SCOPES]
@@ -106,3 +112,40 @@ def rights_information(L: Lang, person: Person) -> str:
         "• Du har rett til innsyn i, retting av og sletting av opplysningene om deg, og du kan klage til "
         "Datatilsynet."
     )))
+
+
+# `trekk` (nb/nn) or `withdraw` first: the scopes are withdrawn, not given.
+WITHDRAW_WORDS = ("trekk", "withdraw")
+
+
+def from_telegram(service, session: Session, worker: Person, inc, args: str) -> None:
+    """`/samtykke [trekk] SCOPES` in reply to a relayed message, or `/samtykke [trekk] NAME SCOPES`: the worker
+    records what the youth consented to (given by the youth, verbally unless a form says otherwise)."""
+    from bot import notes
+    from bot.relay import lang, reply
+
+    L = lang(service, worker)
+    words = args.strip()
+    lead, _, tail = words.partition(" ")
+    withdrawing = lead.casefold() in WITHDRAW_WORDS
+    words = tail if withdrawing else words
+    youth = notes._youth_of_reply(session, worker, inc)
+    scopes = words
+    if youth is None:
+        youth, scopes, _problem = notes.find_youth(session, worker, words)
+    try:
+        if youth is None:
+            raise InputError("youth", "no youth")
+        if withdrawing:
+            withdraw(session, service.settings, youth_id=youth.id, scope=scopes.replace(" ", ","), now=service.now(),
+                     by=worker)
+        else:
+            record_consent(session, service.settings, youth_id=youth.id, scope=scopes.replace(" ", ","),
+                           now=service.now(), how="verbal", by=worker)
+    except InputError:
+        reply(service, session, inc, L._(
+            "Slik registrerer du samtykke: svar på en videresendt melding med «/samtykke contact,wakeup,parents,sms», "
+            "eller skriv navnet: «/samtykke Ola Berg contact». «/samtykke trekk parents» trekker det tilbake."))
+        return
+    reply(service, session, inc, L._("Samtykket er registrert for {name}.", name=youth.name))
+    service.kick_outbox()

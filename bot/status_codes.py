@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 
 from bot.contactlog import record
 from bot.errors import InputError
+from bot.i18n import Lang
 from bot.settings import Settings
 from models.people import Person, Role, get_person
 from models.programme import StatusChange
@@ -73,7 +74,7 @@ def set_status(session: Session, settings: Settings, *, youth_id: int, code: str
     session.flush()
     record(session, settings, at=now, youth_id=youth.id, party="worker" if by else "system",
            worker_id=by.id if by else None, channel="manual", direction="none", kind="status",
-           text=f"Statuskode {label(value)} fra {day.isoformat()}")
+           text=Lang("nb", settings.tz)._("Statuskode {code} fra {day}", code=label(value), day=day.isoformat()))
     return change
 
 

@@ -468,6 +468,7 @@ routes = [
     Route("/dashboard/static/dashboard.css", stylesheet),
     Route("/dashboard/youth/{youth_id:int}", youth_page),
     Route("/dashboard/youth/{youth_id:int}/notes", add_note, methods=["POST"]),
+    Route("/dashboard/youth/{youth_id:int}/consent", dashboard_programme.consent_form, methods=["POST"]),
     Route("/dashboard/youth/{youth_id:int}/export.csv", dashboard_export.csv_export),
     Route("/dashboard/youth/{youth_id:int}/export.pdf", dashboard_export.pdf_export),
     Route("/dashboard/entries", entries_page),

@@ -5,10 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 from sqlmodel import Session, select
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 
 from bot import consent, status_codes, units
+from bot.errors import InputError
 from bot.i18n import Lang
-from handlers.dashboard_base import Viewer, build_url
+from bot.service import Service
+from handlers.dashboard_base import Viewer, build_url, error_page, lang, not_found, page, visible_youth
 from models.people import Person, Role
 from models.programme import FollowUp, Unit
 
@@ -81,9 +86,32 @@ def youth_programme(session: Session, L: Lang, youth: Person) -> dict:
         "statuses": [{"code": s.code, "label": status_codes.label(s.code), "from": _day(L, s.start)}
                      for s in reversed(status_codes.history(session, youth.id))],
         "consents": [{"scope": scope_labels(L)[scope], "on": _day(L, c.on)} for scope, c in sorted(given.items())],
+        "scope_choices": scope_labels(L),
     }
 
 
 def scope_labels(L: Lang) -> dict[str, str]:
     return {"contact": L._("kontakt"), "wakeup": L._("vekking"), "parents": L._("foresatte får vite"),
             "sms": "SMS"}
+
+
+@page()
+def consent_form(svc: Service, request: Request, viewer: Viewer, form: FormData | None) -> Response:
+    """The youth's page records or withdraws consent; every change is a log entry."""
+    youth_id = request.path_params["youth_id"]
+    scopes = ",".join(str(v) for v in form.getlist("scope") if v)
+    with svc.tx() as session:
+        youth = visible_youth(session, viewer, youth_id)
+        if youth is None:
+            return not_found(svc, viewer)
+        try:
+            if form.get("action") == "withdraw":
+                consent.withdraw(session, svc.settings, youth_id=youth.id, scope=scopes, now=svc.now(),
+                                 by=viewer.person)
+            else:
+                consent.record_consent(session, svc.settings, youth_id=youth.id, scope=scopes, now=svc.now(),
+                                       given_by=str(form.get("by") or "youth"), how=str(form.get("how") or "signed"),
+                                       by=viewer.person)
+        except InputError:
+            return error_page(svc, 400, lang(svc)._("Velg hva samtykket gjelder, og hvem som ga det."), viewer)
+    return RedirectResponse(f"/dashboard/youth/{youth_id}#programme", status_code=303)

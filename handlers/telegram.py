@@ -18,7 +18,7 @@ from telegram.ext import (
 from bot import actions, language, linking, relay, staff, worker_settings
 from bot.events import Incoming
 from bot.service import Service
-from handlers import notes_telegram, schedules_telegram
+from handlers import consent_telegram, notes_telegram, schedules_telegram
 from models.people import by_telegram_user
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,7 @@ def register(application: Application, service: Service) -> None:
     application.add_handler(CommandHandler(["vekking", "wakeup"], schedules_telegram.wakeup_command, filters=PRIVATE))
     application.add_handler(CommandHandler(["mote", "meeting"], schedules_telegram.meeting_command, filters=PRIVATE))
     application.add_handler(CommandHandler("notat", notes_telegram.note, filters=PRIVATE))
+    application.add_handler(CommandHandler(["samtykke", "consent"], consent_telegram.consent_command, filters=PRIVATE))
     application.add_handler(MessageHandler(PRIVATE & ~filters.UpdateType.EDITED & ~filters.StatusUpdate.ALL, message))
     application.add_handler(CallbackQueryHandler(button))
     application.add_error_handler(error)
