@@ -154,3 +154,46 @@ def register(app: typer.Typer, youth_app: typer.Typer) -> None:
     app.add_typer(consent_app, name="consent")
     youth_app.command("status")(youth_status)
     youth_app.command("period")(youth_period)
+    app.command("report")(report_command)
+
+
+def report_command(
+    from_: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD).")],
+    until: Annotated[str, typer.Option(help="Last day, included.")],
+    fmt: Annotated[str, typer.Option("--format", help="json, csv or pdf.")] = "json",
+    unit: Annotated[int | None, typer.Option(help="Only this unit.")] = None,
+    output: Annotated[str | None, typer.Option(help="Write to this file instead of standard output.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The period's figures for the funder's report: aggregates only, no names."""
+    from pathlib import Path
+
+    from bot import report, report_pdf, units
+    from bot.errors import InputError
+    from bot.i18n import Lang
+
+    cli = _cli()
+    svc = cli.service()
+
+    def body():
+        chosen = "json" if as_json else fmt
+        if chosen not in ("json", "csv", "pdf"):
+            raise InputError("format", f"{fmt!r} is not a format (json, csv or pdf)")
+        first, last = day(from_, "from"), day(until, "until")
+        with svc.tx() as session:
+            data = report.figures(session, first=first, last=last, tz=svc.settings.tz, unit_id=unit)
+            unit_name = units.get_unit(session, unit).name if unit is not None else None
+        if chosen == "pdf":
+            try:
+                content = report_pdf.render(svc.settings.pdf_font, Lang("nb", svc.settings.tz), data,
+                                            unit_name=unit_name)
+            except report_pdf.FontMissing:
+                raise InputError("font", f"no TrueType font at TETTPA_PDF_FONT={svc.settings.pdf_font}") from None
+        else:
+            content = (report.as_json(data) + "\n" if chosen == "json" else report.as_csv(data)).encode("utf-8")
+        if output:
+            Path(output).write_bytes(content)
+        else:
+            typer.echo(content, nl=False)
+
+    cli.run(body)

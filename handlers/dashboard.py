@@ -474,4 +474,7 @@ routes = [
     Route("/dashboard/entries", entries_page),
     Route("/dashboard/entries/{entry_id:int}", entry_link),
     Route("/dashboard/audit", audit_page),
+    Route("/dashboard/report", dashboard_programme.report_page),
+    Route("/dashboard/report.pdf", dashboard_programme.report_download),
+    Route("/dashboard/report.csv", dashboard_programme.report_download),
 ]
