@@ -29,7 +29,7 @@ app.add_typer(log_app, name="log")
 app.add_typer(keys_app, name="keys")
 app.add_typer(person_app, name="person")
 app.add_typer(data_app, name="data")
-register_programme(app, youth_app)  # unit, consent, youth status|period (bot/cli_programme.py)
+register_programme(app, youth_app, worker_app)  # unit, consent, report, lists, edits (bot/cli_programme.py)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 

@@ -148,13 +148,6 @@ def consent_withdraw(
     cli.run(body)
 
 
-def register(app: typer.Typer, youth_app: typer.Typer) -> None:
-    """Hang the programme's commands on the main command line."""
-    app.add_typer(unit_app, name="unit")
-    app.add_typer(consent_app, name="consent")
-    youth_app.command("status")(youth_status)
-    youth_app.command("period")(youth_period)
-    app.command("report")(report_command)
 
 
 def report_command(
@@ -197,3 +190,121 @@ def report_command(
             typer.echo(content, nl=False)
 
     cli.run(body)
+
+
+def _edit(person_id: int, youth: bool, as_json: bool, **fields) -> None:
+    from bot import people_admin
+
+    cli = _cli()
+    svc = cli.service()
+
+    def body():
+        with svc.tx() as session:
+            person = people_admin.edit(session, person_id=person_id, youth=youth, **fields)
+        cli.out(as_json, {"id": person.id}, f"{'Youth' if youth else 'Worker'} {person.id} changed")
+
+    cli.run(body)
+
+
+def _deactivate(person_id: int, youth: bool, as_json: bool) -> None:
+    from bot import people_admin
+
+    cli = _cli()
+    svc = cli.service()
+
+    def body():
+        with svc.tx() as session:
+            person = people_admin.deactivate(session, person_id=person_id, now=svc.now(), youth=youth)
+        cli.out(as_json, {"id": person.id, "active": False}, f"{'Youth' if youth else 'Worker'} {person.id} deactivated")
+
+    cli.run(body)
+
+
+Name = Annotated[str | None, typer.Option(help="Full name.")]
+Phone = Annotated[str | None, typer.Option(help="Phone number, E.164 (8 digits: Norwegian); \"\" removes it.")]
+Language = Annotated[str | None, typer.Option(help="nb, nn, en, uk, ar, so, pl.")]
+UnitOpt = Annotated[int | None, typer.Option(help="The unit's id.")]
+All = Annotated[bool, typer.Option("--all", help="Deactivated people too.")]
+
+
+def worker_list(unit: UnitOpt = None, include_inactive: All = False, as_json: JsonOpt = False) -> None:
+    """List workers, coordinators and admins, with how many youths each is primary and secondary for."""
+    from bot import people_admin
+
+    cli = _cli()
+    svc = cli.service()
+    with svc.tx() as session:
+        rows = people_admin.list_workers(session, unit_id=unit, include_inactive=include_inactive)
+    cli.out(as_json, {"workers": rows}, "\n".join(
+        f"{r['id']}: {r['name']} ({r['role']}, unit {r['unit']}) primary for {r['primary_for']}, "
+        f"secondary for {r['secondary_for']}{'' if r['active'] else ', deactivated'}" for r in rows) or "No workers")
+
+
+def worker_edit(
+    worker_id: int, name: Name = None, phone: Phone = None,
+    email: Annotated[str | None, typer.Option(help="E-mail; \"\" removes it.")] = None, language: Language = None,
+    role: Annotated[str | None, typer.Option(help="worker, coordinator or admin.")] = None, unit: UnitOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a worker's name, phone, e-mail, language, role or unit."""
+    _edit(worker_id, False, as_json, name=name, phone=phone, email=email, language=language, role=role, unit=unit)
+
+
+def worker_deactivate(worker_id: int, as_json: JsonOpt = False) -> None:
+    """Deactivate a worker: no more relays or dashboard login; their youths go to the other worker."""
+    _deactivate(worker_id, False, as_json)
+
+
+def youth_list(
+    unit: UnitOpt = None,
+    worker: Annotated[int | None, typer.Option(help="Youths this worker is primary or secondary for.")] = None,
+    status: Annotated[str | None, typer.Option(help="Youths with this OT status code today.")] = None,
+    period: Annotated[str | None, typer.Option(help="running, ended or none.")] = None,
+    include_inactive: All = False, as_json: JsonOpt = False,
+) -> None:
+    """List youths with their unit, workers, status code and period."""
+    from bot import people_admin
+
+    cli = _cli()
+    svc = cli.service()
+
+    def body():
+        with svc.tx() as session:
+            rows = people_admin.list_youths(session, today=svc.now().astimezone(svc.settings.tz).date(),
+                                            unit_id=unit, worker_id=worker, status=status, period_state=period,
+                                            include_inactive=include_inactive)
+        cli.out(as_json, {"youths": rows}, "\n".join(
+            f"{r['id']}: {r['name']} (unit {r['unit']}, primary {r['primary']}) {r['status'] or '-'} "
+            f"period {r['period']}" for r in rows) or "No youths")
+
+    cli.run(body)
+
+
+def youth_edit(
+    youth_id: int, name: Name = None, phone: Phone = None, language: Language = None,
+    primary: Annotated[int | None, typer.Option(help="The fixed worker's id.")] = None,
+    secondary: Annotated[int | None, typer.Option(help="The backup worker's id; 0 removes the backup.")] = None,
+    unit: UnitOpt = None,
+    birth_date: Annotated[str | None, typer.Option("--birth-date", help="YYYY-MM-DD.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a youth's name, phone, language, workers, unit or birth date."""
+    _edit(youth_id, True, as_json, name=name, phone=phone, language=language, primary=primary, secondary=secondary,
+          unit=unit, birth_date=birth_date)
+
+
+def youth_deactivate(youth_id: int, as_json: JsonOpt = False) -> None:
+    """Deactivate a youth: wake-ups and reminders stop, and messages get the hand-over answer."""
+    _deactivate(youth_id, True, as_json)
+
+
+def register(app: typer.Typer, youth_app: typer.Typer, worker_app: typer.Typer) -> None:
+    """Hang the programme's commands on the main command line."""
+    app.add_typer(unit_app, name="unit")
+    app.add_typer(consent_app, name="consent")
+    app.command("report")(report_command)
+    for name, fn in (("status", youth_status), ("period", youth_period), ("list", youth_list), ("edit", youth_edit),
+                     ("deactivate", youth_deactivate)):
+        youth_app.command(name)(fn)
+    for name, fn in (("list", worker_list), ("edit", worker_edit), ("deactivate", worker_deactivate)):
+        worker_app.command(name)(fn)

@@ -13,7 +13,7 @@ from bot.i18n import Lang
 from bot.outbox import send_text
 from bot.service import Service
 from models.people import Person, Role, get_person, parents_of
-from models.programme import FollowUp
+from models.programme import Deactivation, FollowUp
 
 NOTICES = (14, 2)  # days before the last day of the period
 # Notices go out in the day, never at the first sweep after midnight.
@@ -67,6 +67,8 @@ def ends_at(end: date, service: Service) -> datetime:
 
 def phase(session: Session, service: Service, youth: Person, now: datetime) -> str | None:
     """None while the period runs (or has no end); GRACE for TETTPA_HANDOVER_GRACE after it; then OVER."""
+    if session.get(Deactivation, youth.id) is not None:
+        return OVER
     row = get(session, youth.id)
     if row is None or row.end is None or now < ends_at(row.end, service):
         return None
@@ -78,10 +80,15 @@ def last_days(session: Session, youth_ids: list[int]) -> dict[int, date]:
     if not youth_ids:
         return {}
     rows = session.exec(select(FollowUp).where(FollowUp.youth_id.in_(youth_ids), FollowUp.end.is_not(None)))
-    return {row.youth_id: row.end for row in rows}
+    ends = {row.youth_id: row.end for row in rows}
+    for gone in session.exec(select(Deactivation).where(Deactivation.person_id.in_(youth_ids))):
+        ends[gone.person_id] = date.min  # a deactivated youth gets no more wake-ups
+    return ends
 
 
 def is_over(session: Session, service: Service, youth_id: int, now: datetime) -> bool:
+    if session.get(Deactivation, youth_id) is not None:
+        return True
     row = get(session, youth_id)
     return row is not None and row.end is not None and now >= ends_at(row.end, service)
 

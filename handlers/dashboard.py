@@ -174,6 +174,7 @@ def overview(svc: Service, request: Request, viewer: Viewer, form: FormData | No
             workers = [viewer.person]
         youth_ids = tuple(y.id for y in youths) if not viewer.coordinator or scope is not None else None
         figures = data.worker_weeks(session, worker_ids=[w.id for w in workers], start=start, end=end)
+        backups = dashboard_programme.backup_work(session, [w.id for w in workers], start, end)
         missed = data.missed_wakeups(session, youth_ids=youth_ids, start=start, end=end)
         open_counts = data.open_by_youth(session, youth_ids=youth_ids)
         programme = dashboard_programme.youth_facts(session, L, [y.id for y in youths], now.astimezone(tz).date())
@@ -184,7 +185,7 @@ def overview(svc: Service, request: Request, viewer: Viewer, form: FormData | No
         base = {"worker": worker.id, **period}
         median = f.median_wait
         cards.append({
-            "name": worker.name, "role": worker.role, "f": f,
+            "name": worker.name, "role": worker.role, "f": f, "backup": backups.get(worker.id, 0),
             "open_url": build_url("/dashboard/entries", worker=worker.id, unanswered=1),
             "oldest_wait": L.duration(now - f.oldest_unanswered_at) if f.oldest_unanswered_at else None,
             "oldest_url": build_url(f"/dashboard/entries/{f.oldest_unanswered_entry}")

@@ -28,6 +28,7 @@ from handlers.dashboard_base import (
     render,
     visible_youth,
 )
+from models.contact_log import ContactLog
 from models.people import Person, Role
 from models.programme import FollowUp, Unit
 
@@ -200,3 +201,17 @@ def report_download(svc: Service, request: Request, viewer: Viewer, form: FormDa
         media, name = "application/pdf", f"{name}.pdf"
     headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
     return Response(body, media_type=media, headers=headers)
+
+
+def backup_work(session: Session, worker_ids: list[int], start: datetime, end: datetime) -> dict[int, int]:
+    """Contacts a worker had for youths where someone else is primary: the backup work the cards count too."""
+    if not worker_ids:
+        return {}
+    rows = session.exec(select(ContactLog.worker_id, Person.primary_id).join(Person, Person.id == ContactLog.youth_id)
+                        .where(ContactLog.worker_id.in_(worker_ids), ContactLog.party == "worker",
+                               ContactLog.kind.in_(report.CONTACT_KINDS), ContactLog.at >= start, ContactLog.at < end))
+    counts: dict[int, int] = {}
+    for worker_id, primary_id in rows:
+        if primary_id != worker_id:
+            counts[worker_id] = counts.get(worker_id, 0) + 1
+    return counts

@@ -60,3 +60,10 @@ class Consent(SQLModel, table=True):
     how: str | None = None  # signed | digital | verbal
     on: date
     recorded_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Deactivation(SQLModel, table=True):
+    """A person who no longer takes part: kept for the log, but no relays, wake-ups or login."""
+
+    person_id: int = Field(sa_column=Column(Integer, ForeignKey("person.id"), primary_key=True))
+    at: datetime = Field(sa_type=UTCDateTime)

@@ -1,4 +1,4 @@
-"""the programme's year: units, memberships, follow-up periods, OT status codes and consent
+"""the programme's year: units, memberships, follow-up periods, OT status codes, consent, deactivation
 
 An existing database gets one unit, and every worker, coordinator and youth in it belongs to that unit,
 so a county that ran the service before units existed sees what it saw before.
@@ -82,6 +82,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("consent") as batch:
         batch.create_index(batch.f("ix_consent_youth_id"), ["youth_id"], unique=False)
+    op.create_table(
+        "deactivation",
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("at", models.types.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["person_id"], ["person.id"]),
+        sa.PrimaryKeyConstraint("person_id"),
+    )
     _one_unit_for_everyone(unit)
 
 
@@ -105,5 +112,5 @@ def downgrade() -> None:
                          ("ix_membership_unit_id", "membership")):
         with op.batch_alter_table(table) as batch:
             batch.drop_index(index)
-    for table in ("consent", "status_change", "follow_up", "membership", "unit"):
+    for table in ("deactivation", "consent", "status_change", "follow_up", "membership", "unit"):
         op.drop_table(table)
