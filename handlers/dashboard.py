@@ -476,6 +476,8 @@ routes = [
     Route("/dashboard/entries/{entry_id:int}", entry_link),
     Route("/dashboard/audit", audit_page),
     Route("/dashboard/report", dashboard_programme.report_page),
+    Route("/dashboard/people", dashboard_programme.people_page),
+    Route("/dashboard/people/{person_id:int}", dashboard_programme.person_edit, methods=["GET", "POST"]),
     Route("/dashboard/report.pdf", dashboard_programme.report_download),
     Route("/dashboard/report.csv", dashboard_programme.report_download),
 ]

@@ -10,7 +10,7 @@ import pytest
 from bot import period, units
 from bot.contactlog import record
 from models.people import Person
-from tests.browser import logged_in, staff_cast
+from tests.browser import csrf_of, logged_in, staff_cast
 from tests.personas import PRIMARY_TG, SECONDARY_TG, YOUTH_TG, cast, texts_to, tg, writes
 from tests.programme import tettpa, tettpa_json
 
@@ -101,3 +101,33 @@ def test_it_counts_backup_work_on_the_worker_cards(service):
     page = logged_in(service, "coordinator").get("/dashboard").text
     per = page[page.index("<h3>Per Hansen"):]
     assert '<dd data-figure="backup">3</dd>' in per[:per.index("</section>")]
+
+
+def test_it_lets_a_coordinator_list_edit_and_deactivate_on_the_dashboard(service):
+    s = staff_cast(service)
+    cora = logged_in(service, "coordinator")
+    page = cora.get("/dashboard/people")
+    assert page.status_code == 200 and "Ola Berg" in page.text and "fast for 1 ungdom" in page.text
+    form = cora.get(f"/dashboard/people/{s.youth}")
+    assert form.status_code == 200
+    saved = cora.post(f"/dashboard/people/{s.youth}", data={
+        "csrf": csrf_of(form.text), "name": "Ola Nordby", "phone": "", "language": "nn", "primary": str(s.secondary),
+        "secondary": str(s.primary), "action": "save"})
+    assert saved.status_code == 303
+    with service.tx() as session:
+        ola = session.get(Person, s.youth)
+        assert (ola.name, ola.language, ola.primary_id, ola.secondary_id) == ("Ola Nordby", "nn", s.secondary, s.primary)
+    bad = cora.post(f"/dashboard/people/{s.youth}", data={
+        "csrf": csrf_of(form.text), "name": "Ola", "phone": "123", "language": "nb", "primary": str(s.primary),
+        "action": "save"})
+    assert bad.status_code == 400 and "«phone»" in bad.text
+    with service.tx() as session:
+        assert session.get(Person, s.youth).name == "Ola Nordby"
+    gone = cora.post(f"/dashboard/people/{s.outsider}", data={"csrf": csrf_of(form.text), "action": "deactivate"})
+    listed = cora.get("/dashboard/people").text
+    assert gone.status_code == 303 and "Otto Utenfor" not in listed[listed.index('data-list="workers"'):
+                                                                    listed.index('data-list="youths"')]
+    assert cora.get("/dashboard/people", params={"period": "soon"}).status_code == 400
+    kari = logged_in(service, "primary")
+    assert kari.get("/dashboard/people").status_code == 403
+    assert kari.get(f"/dashboard/people/{s.youth}").status_code == 404
