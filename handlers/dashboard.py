@@ -45,7 +45,8 @@ PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 100
 CHANNELS = ("telegram", "sms", "call", "meeting", "manual")
 # The contract's kinds; meetings are entries on the `meeting` channel (notes and reminders).
-KINDS = ("message", "auto_reply", "escalation", "wakeup", "reminder", "call", "note", "opt_out")
+KINDS = ("message", "auto_reply", "escalation", "wakeup", "reminder", "call", "note", "opt_out", "consent", "status",
+         "period")
 CSS = (Path(__file__).parent / "templates" / "dashboard" / "dashboard.css").read_bytes()
 
 
@@ -53,7 +54,8 @@ def kind_labels(L: Lang) -> dict[str, str]:
     return {
         "message": L._("Melding"), "auto_reply": L._("Automatisk svar"), "escalation": L._("Eskalering"),
         "wakeup": L._("Vekking"), "reminder": L._("Påminnelse"), "call": L._("Telefonsamtale"),
-        "note": L._("Notat"), "opt_out": L._("SMS stoppet"),
+        "note": L._("Notat"), "opt_out": L._("SMS stoppet"), "consent": L._("Samtykke"), "status": L._("Statuskode"),
+        "period": L._("Oppfølgingsperiode"),
     }
 
 
