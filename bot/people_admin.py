@@ -127,3 +127,17 @@ def deactivate(session: Session, *, person_id: int, now: datetime, youth: bool) 
     session.flush()
     return person
 
+
+
+def programme_facts(session: Session, person: Person) -> dict:
+    """What the programme stores about a person, for their data export (GDPR art. 15)."""
+    from bot import consent
+
+    facts: dict = {"unit": units.unit_id_of(session, person), "active": is_active(session, person.id)}
+    if person.role == Role.youth:
+        row = session.get(FollowUp, person.id)
+        facts["period"] = {"from": row.start.isoformat() if row and row.start else None,
+                           "until": row.end.isoformat() if row and row.end else None}
+        facts["status"] = [{"code": s.code, "from": s.start.isoformat()} for s in status_codes.history(session, person.id)]
+        facts["consent"] = sorted(consent.current(session, person.id))
+    return facts

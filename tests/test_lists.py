@@ -131,3 +131,13 @@ def test_it_lets_a_coordinator_list_edit_and_deactivate_on_the_dashboard(service
     kari = logged_in(service, "primary")
     assert kari.get("/dashboard/people").status_code == 403
     assert kari.get(f"/dashboard/people/{s.youth}").status_code == 404
+
+
+def test_it_includes_the_programme_in_a_youths_data_export(service):
+    c = cast(service)
+    tettpa_json(service, "youth", "status", str(c.youth), "OTOV", "--from", "2026-04-15")
+    tettpa_json(service, "youth", "period", str(c.youth), "--until", "2026-10-02")
+    tettpa_json(service, "consent", "record", "--youth", str(c.youth), "--by", "youth", "--scope", "contact")
+    exported = tettpa_json(service, "person", "export", str(c.youth))["programme"]
+    assert exported["status"] == [{"code": "OTOV", "from": "2026-04-15"}] and exported["consent"] == ["contact"]
+    assert exported["period"]["until"] == "2026-10-02" and exported["active"] is True
