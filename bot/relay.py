@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, func, select
 
-from bot import actions, period, texts
+from bot import actions, period, texts, units
 from bot.acute import is_acute
 from bot.contactlog import record
 from bot.events import Incoming
@@ -277,7 +277,7 @@ def from_worker(service: Service, session: Session, worker: Person, inc: Incomin
         ))
         return
     youth = get_person(session, person_id=conv.youth_id)
-    if worker.role not in (Role.coordinator, Role.admin) and worker.id not in (youth.primary_id, youth.secondary_id):
+    if not units.may_see(session, worker, youth):  # their own youths; a coordinator their unit's
         reply(service, session, inc, L._("Du er ikke kontaktperson for denne ungdommen, så svaret ble ikke sendt."))
         return
     answer(service, session, worker, conv, inc)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from bot import consent, period, texts
+from bot import consent, period, texts, units
 from bot.actions import action, reply_hook
 from bot.contactlog import record
 from bot.errors import InputError
@@ -393,7 +393,7 @@ def outcome_action(service: Service, session: Session, person: Person, value: st
         return None
     youth = get_person(session, person_id=meeting.youth_id)
     W = lang(service, person)
-    if person.role != "coordinator" and person.id not in (meeting.worker_id, youth.primary_id, youth.secondary_id):
+    if person.id != meeting.worker_id and not units.may_see(session, person, youth):
         return W._("Du er ikke kontaktperson for denne ungdommen.")
     if meeting.status == outcome:
         return W._("Registrert: {outcome}.", outcome=outcome_word(W, outcome))

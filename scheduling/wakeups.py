@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
-from bot import period, texts
+from bot import period, texts, units
 from bot.actions import action, reply_hook
 from bot.calendar import public_holiday_name
 from bot.contactlog import record
@@ -477,7 +477,7 @@ def wakecall_action(service: Service, session: Session, person: Person, value: s
         return None
     youth = get_person(session, person_id=w.youth_id)
     W = lang(service, person)
-    if person.role != Role.coordinator and person.id not in (youth.primary_id, youth.secondary_id):
+    if not units.may_see(session, person, youth):  # their own youths; a coordinator their unit's
         return W._("Du er ikke kontaktperson for denne ungdommen.")
     first = texts.first_name(youth.name)
     if w.status == CONFIRMED:

@@ -9,12 +9,15 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from bot import units
+from bot.events import Incoming
+from models.conversations import Conversation
 from models.db import make_engine
 from models.migrate import alembic_config
 from models.people import Person
 from models.programme import Membership, Unit
 from tests.browser import EMAILS, log_in, password_hash
 from tests.browser import client as web_client
+from tests.personas import YOUTH_TG, cast, texts_to, tg, writes
 from tests.programme import tettpa, tettpa_json
 
 
@@ -106,3 +109,21 @@ def test_it_migrates_an_existing_database_to_one_unit(database_url, service):
         members = session.exec(select(Membership)).all()
         assert {m.unit_id for m in members} == {unit.id} and len(members) == 2  # the parent follows the youth
     engine.dispose()
+
+
+def test_it_refuses_an_answer_from_a_coordinator_of_another_unit(service):
+
+    with service.tx() as session:
+        units.add_unit(session, name="Vestfold", now=service.now())
+    c = cast(service)
+    tele = tettpa_json(service, "unit", "add", "--name", "Telemark")["id"]
+    tor = tettpa_json(service, "worker", "add", "--name", "Tor", "--role", "coordinator", "--unit", str(tele),
+                      "--phone", "+4793333333")["id"]
+    writes(service, tg(YOUTH_TG, "Hei"))
+    with service.tx() as session:
+        conv_id = session.exec(select(Conversation.id)).one()
+    writes(service, Incoming(source_key="sms:tor:1", channel="sms", address="+4793333333", text=f"#{conv_id} Hei Ola"))
+    assert not any("Hei Ola" in t for t in texts_to(service, YOUTH_TG))
+    assert texts_to(service, "+4793333333")[0].startswith("Du er ikke kontaktperson for denne ungdommen")
+    with service.tx() as session:
+        assert units.unit_id_of(session, session.get(Person, c.youth)) != units.unit_id_of(session, session.get(Person, tor))
