@@ -30,16 +30,17 @@ def get(session: Session, youth_id: int) -> FollowUp | None:
     return session.get(FollowUp, youth_id)
 
 
-def set_period(session: Session, youth: Person, *, start: date | None, end: date | None) -> FollowUp:
-    """Set or change a youth's period; the end is the last day of it."""
+def set_period(session: Session, youth: Person, *, start: date | None, end: date | None,
+               field: str = "until") -> FollowUp:
+    """Set or change a youth's period; the end is the last day of it. `field` names the end in errors."""
     if youth is None or youth.role != Role.youth:
         raise InputError("youth", "there is no such youth")
     row = get(session, youth.id)
     start = start if start is not None else (row.start if row else None)
     if end is None:
-        raise InputError("until", "give the last day of the period (--until or --period-until)")
+        raise InputError(field, "give the last day of the period")
     if start is not None and end < start:
-        raise InputError("until", "the period cannot end before it starts")
+        raise InputError(field, "the period cannot end before it starts")
     if row is None:
         row = FollowUp(youth_id=youth.id)
         session.add(row)
@@ -117,7 +118,10 @@ def sweep(service: Service) -> int:
     with service.tx() as session:
         rows = session.exec(select(FollowUp).where(FollowUp.end.is_not(None), FollowUp.end >= today,
                                                    FollowUp.end <= today + timedelta(days=NOTICES[0])))
+        gone = set(session.exec(select(Deactivation.person_id)))
         for row in rows:
+            if row.youth_id in gone:
+                continue  # a deactivated youth is told nothing more
             days = 2 if row.end - today <= timedelta(days=NOTICES[1]) else 14
             if row.notice_2_for == row.end or (days == 14 and row.notice_14_for == row.end):
                 continue

@@ -110,7 +110,7 @@ def add_youth(
     )
     units.place(session, person, unit, default_from=primary_worker)
     if period_from is not None or period_until is not None:
-        period.set_period(session, person, start=period_from, end=period_until)
+        period.set_period(session, person, start=period_from, end=period_until, field="period-until")
     return _invite(session, person, secret_key=secret_key)
 
 

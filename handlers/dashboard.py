@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from bot import notes, units
+from bot import notes, people_admin, units
 from bot.charts import Series, stacked_bars
 from bot.errors import InputError
 from bot.i18n import Lang
@@ -165,14 +165,15 @@ def overview(svc: Service, request: Request, viewer: Viewer, form: FormData | No
         except LookupError:
             return not_found(svc, viewer)
         unit_rows = dashboard_programme.unit_rows(session, viewer)
+        gone = people_admin.deactivated_ids(session)  # deactivated people are no longer on the overview
         if viewer.coordinator:
             scope = dashboard_programme.youth_scope(session, viewer, shown)
-            youths = [y for y in data.youths(session) if scope is None or y.id in scope]
+            youths = [y for y in data.youths(session) if (scope is None or y.id in scope) and y.id not in gone]
             primaries = {y.primary_id for y in youths}
-            workers = [p for p in staff(session) if p.id in primaries
-                       or (p.role == Role.worker and dashboard_programme.in_unit(session, p, shown))]
+            workers = [p for p in staff(session) if p.id not in gone and (p.id in primaries
+                       or (p.role == Role.worker and dashboard_programme.in_unit(session, p, shown)))]
         else:
-            youths = data.youths(session, worker_id=viewer.person.id)
+            youths = [y for y in data.youths(session, worker_id=viewer.person.id) if y.id not in gone]
             workers = [viewer.person]
         youth_ids = tuple(y.id for y in youths) if not viewer.coordinator or scope is not None else None
         figures = data.worker_weeks(session, worker_ids=[w.id for w in workers], start=start, end=end)

@@ -141,3 +141,17 @@ def test_it_includes_the_programme_in_a_youths_data_export(service):
     exported = tettpa_json(service, "person", "export", str(c.youth))["programme"]
     assert exported["status"] == [{"code": "OTOV", "from": "2026-04-15"}] and exported["consent"] == ["contact"]
     assert exported["period"]["until"] == "2026-10-02" and exported["active"] is True
+
+
+def test_it_leaves_deactivated_people_off_the_overview_and_tells_them_nothing_more(service, clock):
+    s = staff_cast(service)
+    tettpa_json(service, "youth", "period", str(s.other_youth), "--until", "2026-11-25")
+    tettpa_json(service, "youth", "deactivate", str(s.other_youth))
+    tettpa_json(service, "worker", "deactivate", str(s.outsider))
+    overview = logged_in(service, "coordinator").get("/dashboard").text
+    assert "Nina Nilsen" not in overview and "<h3>Otto Utenfor" not in overview and "Ola Berg" in overview
+    clock.at = clock.at.replace(hour=10)
+    assert period.sweep(service) == 0
+    bad = tettpa(service, "youth", "add", "--name", "X", "--primary", str(s.primary), "--period-from", "2026-04-01",
+                 ok=False)
+    assert bad.stderr.startswith("error: period-until:")
