@@ -19,7 +19,7 @@ from bot.charts import Series, stacked_bars
 from bot.errors import InputError
 from bot.i18n import Lang
 from bot.service import Service
-from handlers import dashboard_export, dashboard_programme
+from handlers import dashboard_export, dashboard_people, dashboard_programme, dashboard_report
 from handlers.dashboard_base import (
     BadQuery,
     Period,
@@ -478,9 +478,9 @@ routes = [
     Route("/dashboard/entries", entries_page),
     Route("/dashboard/entries/{entry_id:int}", entry_link),
     Route("/dashboard/audit", audit_page),
-    Route("/dashboard/report", dashboard_programme.report_page),
-    Route("/dashboard/people", dashboard_programme.people_page),
-    Route("/dashboard/people/{person_id:int}", dashboard_programme.person_edit, methods=["GET", "POST"]),
-    Route("/dashboard/report.pdf", dashboard_programme.report_download),
-    Route("/dashboard/report.csv", dashboard_programme.report_download),
+    Route("/dashboard/report", dashboard_report.report_page),
+    Route("/dashboard/people", dashboard_people.people_page),
+    Route("/dashboard/people/{person_id:int}", dashboard_people.person_edit, methods=["GET", "POST"]),
+    Route("/dashboard/report.pdf", dashboard_report.report_download),
+    Route("/dashboard/report.csv", dashboard_report.report_download),
 ]
