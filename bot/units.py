@@ -22,10 +22,21 @@ def add_unit(session: Session, *, name: str, now: datetime, ot_contact: str | No
     contact = " ".join((ot_contact or "").split())
     if len(contact) > 300:
         raise InputError("ot-contact", "give at most 300 characters")
+    first = not all_units(session)
     unit = Unit(name=name, ot_contact=contact, created_at=now)
     session.add(unit)
     session.flush()
+    if first:
+        _adopt_everyone(session, unit)
     return unit
+
+
+def _adopt_everyone(session: Session, unit: Unit) -> None:
+    """The first unit takes in everyone added before units existed, as the migration does for an old database."""
+    placed = set(session.exec(select(Membership.person_id)))
+    people = session.exec(select(Person.id).where(Person.role.in_((Role.worker, Role.coordinator, Role.youth))))
+    session.add_all(Membership(person_id=pid, unit_id=unit.id) for pid in people if pid not in placed)
+    session.flush()
 
 
 def all_units(session: Session) -> list[Unit]:

@@ -127,3 +127,12 @@ def test_it_refuses_an_answer_from_a_coordinator_of_another_unit(service):
     assert texts_to(service, "+4793333333")[0].startswith("Du er ikke kontaktperson for denne ungdommen")
     with service.tx() as session:
         assert units.unit_id_of(session, session.get(Person, c.youth)) != units.unit_id_of(session, session.get(Person, tor))
+
+
+def test_it_puts_everyone_added_before_the_first_unit_in_it(service):
+    c = cast(service)
+    first = tettpa_json(service, "unit", "add", "--name", "OT Agder")["id"]
+    tettpa_json(service, "unit", "add", "--name", "OT Rogaland")
+    with service.tx() as session:
+        members = {m.person_id: m.unit_id for m in session.exec(select(Membership))}
+    assert members == {c.primary: first, c.secondary: first, c.youth: first}  # the parent follows the youth
