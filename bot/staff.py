@@ -21,7 +21,8 @@ from models.people import Person, get_person, staff, youths_of
 
 
 def help_text(service: Service, worker: Person) -> str:
-    return lang(service, worker)._(
+    L = lang(service, worker)
+    return L._(
         "Slik bruker du Tett på:\n"
         "• Svar på en videresendt melding med «Svar», så går svaret til ungdommen eller forelderen.\n"
         "• «Jeg tar den» sier fra at du tar en melding uten å svare ennå.\n"
@@ -35,7 +36,8 @@ def help_text(service: Service, worker: Person) -> str:
         "• /notat: skriv et notat i kontaktloggen (som svar på en videresendt melding, eller med navnet på "
         "ungdommen).\n"
         "• /help: denne hjelpen."
-    )
+    ) + "\n" + L._("• /samtykke som svar på en videresendt melding, eller med navnet: registrer samtykke (kontakt, "
+                   "vekking, foresatte, SMS); «/samtykke trekk» trekker det tilbake.")
 
 
 def set_off(service: Service, session: Session, worker: Person, inc: Incoming, off: bool) -> None:

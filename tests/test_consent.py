@@ -107,3 +107,11 @@ def test_it_records_consent_from_the_youths_page(service):
     assert bad.status_code == 400
     assert logged_in(service, "outsider").post(f"/dashboard/youth/{s.youth}/consent", data={
         "csrf": csrf_of(page.text), "scope": "contact"}).status_code in (403, 404)
+
+
+def test_it_names_samtykke_in_the_workers_help(service):
+    from bot.staff import help_text
+
+    c = cast(service)
+    with service.tx() as session:
+        assert "/samtykke" in help_text(service, session.get(Person, c.primary))
