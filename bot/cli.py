@@ -11,6 +11,7 @@ import typer
 
 from bot.cli_admin import data_app, keys_app, person_app
 from bot.cli_common import fail, service  # noqa: F401  (fail and service are also used from here)
+from bot.cli_programme import register as register_programme
 from bot.errors import InputError
 
 # Dates people mean (handlers/limits.py has the same bounds for the dashboard).
@@ -32,6 +33,7 @@ app.add_typer(invite_app, name="invite")
 app.add_typer(keys_app, name="keys")
 app.add_typer(person_app, name="person")
 app.add_typer(data_app, name="data")
+register_programme(app, youth_app, worker_app)  # unit, consent, report, lists, edits (bot/cli_programme.py)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -96,7 +98,8 @@ def worker_add(
     phone: Annotated[str | None, typer.Option(help="Phone number, E.164 (8 digits: Norwegian).")] = None,
     email: Annotated[str | None, typer.Option(help="E-mail, for the dashboard login.")] = None,
     language: Annotated[str, typer.Option(help="nb, nn, en, uk.")] = "nb",
-    role: Annotated[str, typer.Option(help="worker or coordinator.")] = "worker",
+    role: Annotated[str, typer.Option(help="worker, coordinator or admin (every unit).")] = "worker",
+    unit: Annotated[int | None, typer.Option(help="The unit's id (may be left out with one unit).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a project worker or coordinator and print their invite."""
@@ -107,7 +110,7 @@ def worker_add(
     def body():
         with svc.tx() as session:
             invited = roster.add_worker(session, name=name, phone=phone, email=email, language=language, role=role,
-                                        now=svc.now(), secret_key=svc.settings.secret_key)
+                                        now=svc.now(), secret_key=svc.settings.secret_key, unit=unit)
         _invited(as_json, invited, "Worker")
 
     run(body)
@@ -206,18 +209,24 @@ def youth_add(
     secondary: Annotated[int | None, typer.Option(help="The backup worker's id.")] = None,
     language: Annotated[str, typer.Option(help="nb, nn, en, uk.")] = "nb",
     birth_date: Annotated[str | None, typer.Option("--birth-date", help="YYYY-MM-DD.")] = None,
+    unit: Annotated[int | None, typer.Option(help="The unit's id; default the primary worker's.")] = None,
+    period_from: Annotated[str | None, typer.Option("--period-from", help="Follow-up from (YYYY-MM-DD).")] = None,
+    period_until: Annotated[str | None, typer.Option("--period-until", help="Last day (YYYY-MM-DD).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a youth with their primary (and secondary) worker and print the invite."""
     from bot import roster
+    from bot.cli_programme import day
 
     svc = service()
 
     def body():
+        start, end = day(period_from, "period-from"), day(period_until, "period-until")
         with svc.tx() as session:
             invited = roster.add_youth(session, name=name, primary=primary, secondary=secondary, phone=phone,
                                        language=language, birth_date=birth_date, now=svc.now(),
-                                       secret_key=svc.settings.secret_key)
+                                       secret_key=svc.settings.secret_key, unit=unit, period_from=start,
+                                       period_until=end)
         _invited(as_json, invited, "Youth")
 
     run(body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from bot import units
 from bot.actions import action
 from bot.events import Incoming
 from bot.i18n import available_languages, language_name, normalize_language
@@ -89,6 +90,6 @@ def choose_for(service: Service, session: Session, worker: Person, value: str) -
     if target is None or code is None or not worker.is_staff:
         return None
     youth = target if target.youth_id is None else get_person(session, person_id=target.youth_id)
-    if worker.role != "coordinator" and worker.id not in (youth.primary_id, youth.secondary_id):
+    if not units.may_see(session, worker, youth):
         return None
     return apply(service, session, worker, target, code)

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from bot import invites, language, texts
+from bot import consent, invites, language, texts
 from bot.events import Incoming
 from bot.i18n import Lang
 from bot.relay import lang, reply
@@ -115,11 +115,15 @@ def start(service: Service, session: Session, inc: Incoming, code: str) -> None:
             "Denne Telegram-kontoen er allerede koblet til Tett på. Koden ble ikke brukt."
         ))
         return
+    first_time = target.invite_used_at is None
     target.telegram_user_id = inc.user_id
     target.telegram_chat_id = int(inc.address)
     target.invite_used_at = target.invite_used_at or service.now()
     target.last_channel = target.last_channel or "telegram"
-    reply(service, session, inc, greeting(lang(service, target), target))
+    hello = greeting(lang(service, target), target)
+    if first_time and not target.is_staff:  # the written information the law asks for, with the welcome
+        hello = f"{hello}\n\n{consent.rights_information(lang(service, target), target)}"
+    reply(service, session, inc, hello)
     if not target.is_staff:
         language.suggest(service, session, target, inc)
     service.kick_outbox()

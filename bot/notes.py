@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import object_session
 from sqlmodel import Session, select
 
+from bot import units
 from bot.contactlog import record
 from bot.errors import InputError
 from bot.events import Incoming
@@ -30,10 +32,13 @@ FUTURE_SLACK = timedelta(minutes=5)
 
 
 def may_see(worker: Person, youth: Person | None) -> bool:
-    """A coordinator sees every youth; a worker the youths they are primary or secondary for."""
+    """An admin sees every youth, a coordinator their unit's; a worker those they are primary or secondary for."""
     if youth is None or youth.role != Role.youth or not worker.is_staff:
         return False
-    return worker.role == Role.coordinator or worker.id in (youth.primary_id, youth.secondary_id)
+    session = object_session(youth)
+    if session is not None:
+        return units.may_see(session, worker, youth)
+    return worker.role in units.SEES_UNIT or worker.id in (youth.primary_id, youth.secondary_id)
 
 
 def add_note(
@@ -64,8 +69,9 @@ def add_note(
 
 
 def _visible_youths(session: Session, worker: Person) -> list[Person]:
-    if worker.role == Role.coordinator:
-        return list(session.exec(select(Person).where(Person.role == Role.youth).order_by(Person.id)))
+    if worker.role in units.SEES_UNIT:
+        youths = session.exec(select(Person).where(Person.role == Role.youth).order_by(Person.id))
+        return [y for y in youths if units.may_see(session, worker, y)]
     return _youths_of(session, worker_id=worker.id)
 
 

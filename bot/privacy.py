@@ -12,6 +12,7 @@ from sqlmodel import Session, SQLModel, or_, select
 
 from bot.contactlog import record
 from bot.i18n import Lang
+from bot.people_admin import programme_facts
 from bot.service import Service
 from models import auth, crypto
 from models.contact_log import ContactLog
@@ -88,6 +89,7 @@ def export_person(session: Session, settings, person_id: int) -> dict | None:
              "direction": e.direction, "kind": e.kind, "text": e.text}
             for e in log
         ],
+        "programme": programme_facts(session, person),
     }
 
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, func, select
 
-from bot import actions, texts
+from bot import actions, period, texts, units
 from bot.acute import is_acute
 from bot.contactlog import record
 from bot.events import Incoming
@@ -127,25 +127,30 @@ def from_person(service: Service, session: Session, person: Person, inc: Incomin
         direction="in", kind="message", text=describe(Lang("nb"), inc.text, inc.media), message_id=msg.id,
     )
     r = route(session, youth, now, service.settings.tz)
-    if not acute and not inc.media and r.responsible is not None:
+    ended = period.phase(session, service, youth, now)
+    if not acute and not inc.media and r.responsible is not None and ended != period.OVER:
         group_at = open_group(session, conv)
         if group_at is not None or bursting(session, conv, written):
             # Not relayed alone: the sweep relays it with the others of its group at their due time.
             msg.combine_at = group_at or now + COMBINE_EVERY
             return
     if acute:
-        for worker in r.workers:
+        alarmed = r.workers + period.alarm_also(session, youth, ended, r.workers)
+        for worker in alarmed:
             relay(service, session, worker, msg, conv, person, mark="urgent")
         N = Lang("nb", service.settings.tz)
         record(
             session, service.settings, at=now, youth_id=youth.id, party="system", channel=inc.channel,
             direction="out", kind="escalation", message_id=msg.id,
-            text=N._("Akutt melding: varslet {names} straks", names=", ".join(w.name for w in r.workers)),
+            text=N._("Akutt melding: varslet {names} straks", names=", ".join(w.name for w in alarmed)),
         )
         auto_answer(service, session, person, youth, conv, texts.emergency(lang(service, person)), force=True)
         msg.acute_repeat_at = now + service.settings.acute_repeat_after  # nobody takes it: ring, then coordinators
+    elif ended == period.OVER:
+        auto_answer(service, session, person, youth, conv,
+                    period.hand_over_text(session, lang(service, person), youth), force=True)
     elif r.responsible is not None:
-        relay(service, session, r.responsible, msg, conv, person)
+        relay(service, session, r.responsible, msg, conv, person, mark="after_period" if ended else None)
         if r.backup is not None:
             msg.escalate_at = now + service.settings.escalation_after
     else:
@@ -285,6 +290,7 @@ def relay(
                          duration=L.duration(service.settings.escalation_after)),
         "waiting": L._("Kom mens du var borte – fra {who}:", who=name),
         "combined": L.n_("{n} melding fra {who}:", "{n} meldinger fra {who}:", len(group), who=name),
+        "after_period": L._("Etter oppfølgingsperioden – fra {who}:", who=name),
     }[mark]
     target = address_of(worker, "telegram")
     if target is None:
@@ -330,7 +336,7 @@ def from_worker(service: Service, session: Session, worker: Person, inc: Incomin
         ))
         return
     youth = get_person(session, person_id=conv.youth_id)
-    if worker.role != Role.coordinator and worker.id not in (youth.primary_id, youth.secondary_id):
+    if not units.may_see(session, worker, youth):  # their own youths; a coordinator their unit's
         reply(service, session, inc, L._("Du er ikke kontaktperson for denne ungdommen, så svaret ble ikke sendt."))
         return
     answer(service, session, worker, conv, inc)

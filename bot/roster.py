@@ -9,7 +9,7 @@ from datetime import date, datetime
 from argon2 import PasswordHasher
 from sqlmodel import Session
 
-from bot import invites
+from bot import invites, period, units
 from bot.errors import InputError
 from bot.i18n import LANGUAGES, available_languages, normalize_language
 from bot.phones import normalize_phone
@@ -71,10 +71,10 @@ def _invite(session: Session, person: Person, *, secret_key: str, now: datetime)
 
 def add_worker(
     session: Session, *, name: str, now: datetime, secret_key: str, phone: str | None = None,
-    email: str | None = None, language: str | None = "nb", role: str = "worker",
+    email: str | None = None, language: str | None = "nb", role: str = "worker", unit: int | None = None,
 ) -> Invited:
-    if role not in (Role.worker, Role.coordinator):
-        raise InputError("role", f"{role!r} is not a role (worker or coordinator)")
+    if role not in (Role.worker, Role.coordinator, Role.admin):
+        raise InputError("role", f"{role!r} is not a role (worker, coordinator or admin)")
     if email is not None:
         email = email.strip().lower()
         if not EMAIL.match(email):
@@ -85,15 +85,18 @@ def add_worker(
         session, role=Role(role), name=_name(name), phone=_phone(phone), email=email,
         language=_language(language), created_at=now,
     )
+    if person.role != Role.admin:  # an admin sees every unit and belongs to none
+        units.place(session, person, unit)
     return _invite(session, person, secret_key=secret_key, now=now)
 
 
 def add_youth(
     session: Session, *, name: str, primary: int, now: datetime, secret_key: str,
     secondary: int | None = None, phone: str | None = None, language: str | None = "nb",
-    birth_date: str | date | None = None,
+    birth_date: str | date | None = None, unit: int | None = None, period_from: date | None = None,
+    period_until: date | None = None,
 ) -> Invited:
-    _staff(session, primary, "primary")
+    primary_worker = _staff(session, primary, "primary")
     _staff(session, secondary, "secondary")
     if secondary is not None and secondary == primary:
         raise InputError("secondary", "the secondary worker must be someone else than the primary")
@@ -106,6 +109,9 @@ def add_youth(
         session, role=Role.youth, name=_name(name), phone=_phone(phone), language=_language(language),
         primary_id=primary, secondary_id=secondary, birth_date=birth_date, created_at=now,
     )
+    units.place(session, person, unit, default_from=primary_worker)
+    if period_from is not None or period_until is not None:
+        period.set_period(session, person, start=period_from, end=period_until, field="period-until")
     return _invite(session, person, secret_key=secret_key, now=now)
 
 

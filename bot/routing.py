@@ -11,6 +11,7 @@ from sqlmodel import Session
 from bot import availability
 from bot.timespec import WeeklyHours
 from models.people import Person, absences_of, get_person
+from models.programme import Deactivation
 
 
 def _absences(session: Session, worker: Person) -> list[availability.Absence]:
@@ -21,12 +22,16 @@ def _absences(session: Session, worker: Person) -> list[availability.Absence]:
 # read a worker's hours and absences from the database first, and say so in their names.
 
 def worker_is_available(session: Session, worker: Person, at: datetime, tz: ZoneInfo) -> bool:
+    if session.get(Deactivation, worker.id) is not None:
+        return False  # a deactivated worker gets nothing; the other worker does
     return availability.is_available(
         at, hours=WeeklyHours.parse(worker.hours), absences=_absences(session, worker), off=worker.off, tz=tz
     )
 
 
 def worker_next_available(session: Session, worker: Person, at: datetime, tz: ZoneInfo) -> datetime | None:
+    if session.get(Deactivation, worker.id) is not None:
+        return None
     return availability.next_available(
         at, hours=WeeklyHours.parse(worker.hours), absences=_absences(session, worker), off=worker.off, tz=tz
     )

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     retention: Duration = timedelta(days=180)
     # Failed lookups at Twilio before a send whose earlier request may have got through is made anyway.
     lookup_attempts: int = Field(default=3, ge=1)
+    # After a youth's follow-up period: how long messages still reach the former workers before the hand-over answer.
+    handover_grace: Duration = timedelta(days=30)
     log_level: str = "INFO"
     # Dashboard login: a TOTP second factor for everyone, and how failed attempts lock an account.
     require_2fa: bool = False

@@ -14,12 +14,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from bot import notes, timespec
+from bot import notes, people_admin, timespec, units
 from bot.charts import Series, stacked_bars
 from bot.errors import InputError
 from bot.i18n import Lang
 from bot.service import Service
-from handlers import dashboard_export
+from handlers import dashboard_export, dashboard_people, dashboard_programme, dashboard_report
 from handlers.dashboard_base import (
     BadQuery,
     Period,
@@ -46,7 +46,8 @@ PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 100
 CHANNELS = ("telegram", "sms", "call", "meeting", "manual")
 # The contract's kinds; meetings are entries on the `meeting` channel (notes and reminders).
-KINDS = ("message", "auto_reply", "escalation", "wakeup", "reminder", "call", "note", "opt_out")
+KINDS = ("message", "auto_reply", "escalation", "wakeup", "reminder", "call", "note", "opt_out", "consent", "status",
+         "period")
 CSS = (Path(__file__).parent / "templates" / "dashboard" / "dashboard.css").read_bytes()
 
 
@@ -54,7 +55,8 @@ def kind_labels(L: Lang) -> dict[str, str]:
     return {
         "message": L._("Melding"), "auto_reply": L._("Automatisk svar"), "escalation": L._("Eskalering"),
         "wakeup": L._("Vekking"), "reminder": L._("Påminnelse"), "call": L._("Telefonsamtale"),
-        "note": L._("Notat"), "opt_out": L._("SMS stoppet"),
+        "note": L._("Notat"), "opt_out": L._("SMS stoppet"), "consent": L._("Samtykke"), "status": L._("Statuskode"),
+        "period": L._("Oppfølgingsperiode"),
     }
 
 
@@ -96,9 +98,9 @@ def week_of(day: date, tz: ZoneInfo) -> tuple[datetime, datetime, date]:
 
 
 def visible_youth_ids(session: Session, viewer: Viewer) -> tuple[int, ...] | None:
-    """None for a coordinator (every youth)."""
+    """None for an admin (every youth); a coordinator sees their unit's."""
     if viewer.coordinator:
-        return None
+        return units.visible_youth_ids(session, viewer.person)
     return tuple(y.id for y in data.youths(session, worker_id=viewer.person.id))
 
 
@@ -161,23 +163,34 @@ def overview(svc: Service, request: Request, viewer: Viewer, form: FormData | No
     L, tz, now = lang(svc), svc.settings.tz, svc.now()
     try:
         day = parse_date(L, request.query_params.get("week"), L._("Uke")) or now.astimezone(tz).date()
+        unit_id = _int(L, request.query_params, "unit")
     except BadQuery as exc:
         return error_page(svc, 400, str(exc), viewer)
     start, end, monday = week_of(day, tz)
     with svc.tx() as session:
         names = staff_names(session)
+        try:
+            shown = dashboard_programme.chosen_unit(session, viewer, unit_id)
+        except LookupError:
+            return not_found(svc, viewer)
+        unit_rows = dashboard_programme.unit_rows(session, viewer)
+        gone = people_admin.deactivated_ids(session)  # deactivated people are no longer on the overview
         if viewer.coordinator:
-            youths = data.youths(session)
+            scope = dashboard_programme.youth_scope(session, viewer, shown)
+            youths = [y for y in data.youths(session) if (scope is None or y.id in scope) and y.id not in gone]
             primaries = {y.primary_id for y in youths}
-            workers = [p for p in staff(session) if p.role == Role.worker or p.id in primaries]
+            workers = [p for p in staff(session) if p.id not in gone and (p.id in primaries
+                       or (p.role == Role.worker and dashboard_programme.in_unit(session, p, shown)))]
         else:
-            youths = data.youths(session, worker_id=viewer.person.id)
+            youths = [y for y in data.youths(session, worker_id=viewer.person.id) if y.id not in gone]
             workers = [viewer.person]
-        youth_ids = None if viewer.coordinator else tuple(y.id for y in youths)
+        youth_ids = tuple(y.id for y in youths) if not viewer.coordinator or scope is not None else None
         figures = data.worker_weeks(session, worker_ids=[w.id for w in workers], start=start, end=end)
+        backups = dashboard_programme.backup_work(session, [w.id for w in workers], start, end)
         missed = data.missed_wakeups(session, youth_ids=youth_ids, start=start, end=end)
         open_counts = data.open_by_youth(session, youth_ids=youth_ids)
         acute_open, acute_week = data.acute_counts(session, youth_ids=youth_ids, start=start, end=end)
+        programme = dashboard_programme.youth_facts(session, L, [y.id for y in youths], now.astimezone(tz).date())
     period = {"from": monday.isoformat(), "until": (monday + timedelta(days=6)).isoformat()}
     cards = []
     for worker in workers:
@@ -185,7 +198,7 @@ def overview(svc: Service, request: Request, viewer: Viewer, form: FormData | No
         base = {"worker": worker.id, **period}
         median = f.median_wait
         cards.append({
-            "name": worker.name, "role": worker.role, "f": f,
+            "name": worker.name, "role": worker.role, "f": f, "backup": backups.get(worker.id, 0),
             "open_url": build_url("/dashboard/entries", worker=worker.id, unanswered=1),
             "oldest_wait": L.duration(now - f.oldest_unanswered_at) if f.oldest_unanswered_at else None,
             "oldest_url": build_url(f"/dashboard/entries/{f.oldest_unanswered_entry}")
@@ -201,12 +214,14 @@ def overview(svc: Service, request: Request, viewer: Viewer, form: FormData | No
         "id": y.id, "name": y.name, "primary": names.get(y.primary_id, ""), "secondary": names.get(y.secondary_id, ""),
         "open": open_counts.get(y.id, 0), "missed": missed.get(y.id, 0),
         "missed_url": build_url("/dashboard/entries", youth=y.id, missed=1, **period),
+        **programme.get(y.id, {}),
     } for y in youths]
     week_label = L._("Uke {week}, {first}–{last}", week=monday.isocalendar().week,
                      first=L.date(start, "d. MMM"), last=L.date(end - timedelta(hours=12), "d. MMM y"))
     return render(
         svc, "overview.html", viewer=viewer, title=L._("Oversikt"), cards=cards, youths=youth_rows,
-        missed=[r for r in youth_rows if r["missed"]], week_label=week_label,
+        missed=[r for r in youth_rows if r["missed"]], week_label=week_label, units=unit_rows,
+        unit=shown,
         acute_open=acute_open, acute_week=acute_week,
         acute_open_url=build_url("/dashboard/entries", acute=1, unanswered=1),
         acute_week_url=build_url("/dashboard/entries", acute=1, **period),
@@ -278,6 +293,7 @@ def _youth_response(
         names = staff_names(session)
         parents = [p.name for p in parents_of(session, youth_id=youth.id)]
         drawn = charts(session, L, youth.id, _chart_weeks(period, svc.now(), tz), tz)
+        programme = dashboard_programme.youth_programme(session, L, youth)
         audit.record(session, at=svc.now(), actor_id=viewer.person.id, action=audit.VIEW_YOUTH, youth_id=youth.id,
                      detail=urlencode([(k, v) for k, v in params.multi_items() if k != "saved"]))
     query = {"from": params.get("from"), "until": params.get("until"), "channel": list(channels), "kind": list(kinds)}
@@ -285,7 +301,7 @@ def _youth_response(
     return render(
         svc, "youth.html", status=status, viewer=viewer, title=youth.name, youth=youth, rows=rows,
         primary=names.get(youth.primary_id, ""), secondary=names.get(youth.secondary_id, ""), parents=parents,
-        charts=drawn, filters=query, channels=channel_labels(L), kinds=kind_labels(L),
+        charts=drawn, programme=programme, filters=query, channels=channel_labels(L), kinds=kind_labels(L),
         older=build_url(base, at=more, **query) if more else None,
         newest=build_url(base, **query) if cursor_id else None,
         csv_url=build_url(f"{base}/export.csv", **{"from": params.get("from"), "until": params.get("until")}),
@@ -473,9 +489,15 @@ routes = [
     Route("/dashboard/static/dashboard.css", stylesheet),
     Route("/dashboard/youth/{youth_id:int}", youth_page),
     Route("/dashboard/youth/{youth_id:int}/notes", add_note, methods=["POST"]),
+    Route("/dashboard/youth/{youth_id:int}/consent", dashboard_programme.consent_form, methods=["POST"]),
     Route("/dashboard/youth/{youth_id:int}/export.csv", dashboard_export.csv_export),
     Route("/dashboard/youth/{youth_id:int}/export.pdf", dashboard_export.pdf_export),
     Route("/dashboard/entries", entries_page),
     Route("/dashboard/entries/{entry_id:int}", entry_link),
     Route("/dashboard/audit", audit_page),
+    Route("/dashboard/report", dashboard_report.report_page),
+    Route("/dashboard/people", dashboard_people.people_page),
+    Route("/dashboard/people/{person_id:int}", dashboard_people.person_edit, methods=["GET", "POST"]),
+    Route("/dashboard/report.pdf", dashboard_report.report_download),
+    Route("/dashboard/report.csv", dashboard_report.report_download),
 ]

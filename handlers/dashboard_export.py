@@ -1,5 +1,6 @@
 """The case-record export of one youth's contact log for a period: CSV exactly as `tettpa log export`
-prints it, and a PDF with the same fields. Every export is recorded in the access log."""
+prints it, and a PDF that reads as a case record (Norwegian headings, names, local dates, channels in words).
+Every export is recorded in the access log."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.contactlog import FIELDS, as_dict, export
+from bot.contactlog import FIELDS, export
 from bot.i18n import Lang
 from bot.service import Service
 from handlers.dashboard_base import (
@@ -38,6 +39,7 @@ from handlers.dashboard_base import (
 )
 from models import audit
 from models.contact_log import entries
+from models.people import Person
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,11 @@ class _Pdf(FPDF):
         self.cell(0, 4, self.footer_text.replace("{page}", str(self.page_no())), align="R")
 
 
-def render_pdf(font: str, L: Lang, *, title: str, lines: list[str], rows: list[dict]) -> bytes:
+def render_pdf(font: str, L: Lang, *, title: str, lines: list[str], rows: list[dict],
+               columns: tuple[tuple[str, str, float], ...] | None = None) -> bytes:
+    """A table of `rows`; `columns` are (key, heading, width in mm), by default the contract's fields."""
+    columns = columns or tuple((name, name, width) for name, width in zip(FIELDS, WIDTHS, strict=True))
+    keys, widths = [c[0] for c in columns], [c[2] for c in columns]
     if not Path(font).is_file():
         raise FontMissing(font)
     pdf = _Pdf(orientation="L", format="A4")
@@ -142,7 +148,7 @@ def render_pdf(font: str, L: Lang, *, title: str, lines: list[str], rows: list[d
             pdf.add_page()
             draw(header, True)
         x, y = MARGIN, pdf.get_y()
-        for width, cell_lines in zip(WIDTHS, cells, strict=True):
+        for width, cell_lines in zip(widths, cells, strict=True):
             pdf.rect(x, y, width, height, style="DF" if fill else "D")
             for i, line in enumerate(cell_lines):
                 if COMPLEX.search(line):
@@ -158,11 +164,11 @@ def render_pdf(font: str, L: Lang, *, title: str, lines: list[str], rows: list[d
 
     pdf.set_fill_color(230, 236, 233)
     pdf.set_draw_color(150, 150, 150)
-    header = [[name] for name in FIELDS]
+    header = [_wrap(pdf, heading, width - 2 * PAD, measured) for _key, heading, width in columns]
     draw(header, True)
     for row in rows:
         cells = []
-        for width, name in zip(WIDTHS, FIELDS, strict=True):
+        for width, name in zip(widths, keys, strict=True):
             value = row[name]
             if isinstance(value, bool):
                 value = "true" if value else "false"
@@ -178,6 +184,27 @@ def render_pdf(font: str, L: Lang, *, title: str, lines: list[str], rows: list[d
         pdf.ln(2)
         pdf.cell(0, 6, L._("Ingen oppføringer i perioden."))
     return bytes(pdf.output())
+
+
+def case_record_columns(L: Lang) -> tuple[tuple[str, str, float], ...]:
+    """The case record's columns on landscape A4 (277 mm): it reads as a journal, not as the CSV's fields."""
+    return (("when", L._("Tidspunkt"), 42), ("who", L._("Hvem"), 44), ("channel", L._("Kanal"), 26),
+            ("kind", L._("Type"), 30), ("after_hours", L._("Etter arbeidstid"), 22), ("text", L._("Tekst"), 113))
+
+
+def case_record_rows(session, L: Lang, youth, log_entries) -> list[dict]:
+    """Each entry with local time in words, who acted by name, the channel in words and after-hours marked."""
+    from handlers.dashboard import describe  # the timeline's own words for who, kind and channel
+
+    rows = []
+    for row in describe(session, L, log_entries, {youth.id: youth.name}):
+        who = row["who"] or (row["party_label"] if row["party"] == "system" else "")
+        channel = f"{row['channel']} {row['direction']}".strip()
+        rows.append({"when": L.datetime(row["at"], "EEE d. MMM y 'kl.' HH.mm"),
+                     "who": f"{who} ({row['party_label']})" if who and row["party"] != "system" else who,
+                     "channel": channel, "kind": row["kind_label"],
+                     "after_hours": L._("ja") if row["after_hours"] else "", "text": row["text"]})
+    return rows
 
 
 def _span(L: Lang, period: Period) -> str:
@@ -227,18 +254,21 @@ def export_body(settings, youth_id: int, start, end, fmt: str, title: str, lines
 
         crypto.use_keys(data_keys(settings))
     engine = make_engine(settings.database_url)
+    L = Lang("nb", settings.tz)
     try:
         with read_transaction(engine) as session:
             if fmt == "csv":
                 body = export(session, settings, fmt="csv", youth_id=youth_id, start=start, end=end).encode("utf-8")
                 return body, sum(1 for _ in csv.reader(io.StringIO(body.decode("utf-8")))) - 1
-            rows = [as_dict(e, settings) for e in entries(session, youth_id=youth_id, start=start, end=end)]
+            # The case record: local times in words, who by name, the channel in words (the dashboard's words).
+            youth = session.get(Person, youth_id)
+            rows = case_record_rows(session, L, youth, entries(session, youth_id=youth_id, start=start, end=end))
     finally:
         engine.dispose()
-    L = Lang("nb", settings.tz)
     count = len(rows)
-    lines = [*lines, L._("{n} oppføringer. Felter som i «tettpa log export».", n=count)]
-    return render_pdf(settings.pdf_font, L, title=title, lines=lines, rows=rows), count
+    lines = [*lines, L.n_("{n} oppføring.", "{n} oppføringer.", count)]
+    return render_pdf(settings.pdf_font, L, title=title, lines=lines, rows=rows,
+                      columns=case_record_columns(L)), count
 
 
 def _export(svc: Service, request: Request, viewer: Viewer, fmt: str) -> Response:

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import relay, texts
+from bot import relay, texts, units
 from bot.errors import InputError
 from bot.i18n import Lang
 from bot.service import Service
@@ -94,8 +94,9 @@ def _problem(W: Lang, exc: InputError) -> str:
 
 
 def _my_youths(session: Session, worker: Person) -> list[Person]:
-    if worker.role == Role.coordinator:
-        return list(session.exec(select(Person).where(Person.role == Role.youth).order_by(Person.id)))
+    if worker.role in units.SEES_UNIT:
+        youths = session.exec(select(Person).where(Person.role == Role.youth).order_by(Person.id))
+        return [y for y in youths if units.may_see(session, worker, y)]
     return youths_of(session, worker_id=worker.id)
 
 

@@ -20,7 +20,7 @@ from telegram.ext import (
 from bot import actions, language, linking, relay, staff, worker_settings
 from bot.i18n import Lang, normalize_language
 from bot.service import Service
-from handlers import notes_telegram, schedules_telegram
+from handlers import consent_telegram, notes_telegram, schedules_telegram
 from handlers.telegram_update import incoming
 from models.inbound import current_handling
 from models.people import by_telegram_user
@@ -186,6 +186,9 @@ COMMANDS = (
     Command("notat", (), notes_telegram.note,
             lambda W: W._("• /notat: skriv et notat i kontaktloggen (som svar på en videresendt melding, eller "
                           "med navnet på ungdommen).")),
+    Command("samtykke", ("consent",), consent_telegram.consent_command,
+            lambda W: W._("• /samtykke som svar på en videresendt melding, eller med navnet: registrer samtykke "
+                          "(kontakt, vekking, foresatte, SMS); «/samtykke trekk» trekker det tilbake.")),
     Command("help", (), help_command, lambda W: W._("• /help: denne hjelpen.")),
 )
 

@@ -12,5 +12,6 @@ from models import (  # noqa: F401
     lease,
     outbox,
     people,
+    programme,
     schedules,
 )

@@ -17,9 +17,10 @@ class Role(StrEnum):
     parent = "parent"
     worker = "worker"
     coordinator = "coordinator"
+    admin = "admin"  # a coordinator of every unit
 
 
-STAFF = (Role.worker, Role.coordinator)
+STAFF = (Role.worker, Role.coordinator, Role.admin)
 
 
 class PersonBase(SQLModel):

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from bot import texts
+from bot import consent, period, texts, units
 from bot.actions import action, reply_hook
 from bot.contactlog import record
 from bot.errors import InputError
@@ -114,7 +114,8 @@ def _log_when(N: Lang, meeting: Meeting) -> str:
 
 
 def _recipients(session: Session, meeting: Meeting, youth: Person) -> list[Person]:
-    return [youth] + (parents_of(session, youth_id=youth.id) if meeting.include_parent else [])
+    told = meeting.include_parent and consent.parents_told(session, youth.id)  # the `parents` consent
+    return [youth] + (parents_of(session, youth_id=youth.id) if told else [])
 
 
 def cancel_meeting(session: Session, service: Service, *, meeting_id: int, by: Person | None = None) -> Meeting:
@@ -204,7 +205,7 @@ def run_due_reminders(service: Service, limit: int = 100) -> int:
         ))
         for reminder in rows:
             meeting = session.get(Meeting, reminder.meeting_id)
-            if meeting.status != SCHEDULED:
+            if meeting.status != SCHEDULED or period.is_over(session, service, meeting.youth_id, now):
                 reminder.status = SKIPPED
                 continue
             later = session.exec(select(MeetingReminder.id).where(
@@ -424,7 +425,7 @@ def outcome_action(service: Service, session: Session, person: Person, value: st
         return None
     youth = get_person(session, person_id=meeting.youth_id)
     W = lang(service, person)
-    if person.role != "coordinator" and person.id not in (meeting.worker_id, youth.primary_id, youth.secondary_id):
+    if person.id != meeting.worker_id and not units.may_see(session, person, youth):
         return W._("Du er ikke kontaktperson for denne ungdommen.")
     if meeting.status == outcome:
         return W._("Registrert: {outcome}.", outcome=outcome_word(W, outcome))

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import privacy, relay, staff
+from bot import period, privacy, relay, staff
 from bot.service import Service
 from scheduling import jobs as schedules  # also registers the wake-up and meeting buttons and replies
 
@@ -67,6 +67,9 @@ def build_scheduler(service: Service) -> AsyncIOScheduler:
                       replace_existing=True)
     # Workers coming back from hours or absences get their digest.
     scheduler.add_job(single(service, staff.sweep_availability), "interval", seconds=30, id="availability",
+                      replace_existing=True)
+    # Youths, parents and workers are told two weeks and two days before a follow-up period ends.
+    scheduler.add_job(single(service, period.sweep), "interval", minutes=5, id="period_notices",
                       replace_existing=True)
     # Wake-ups and meetings: the sweep and the planning of the rows.
     schedules.install(scheduler, service)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
-from bot import texts
+from bot import period, texts, units
 from bot.actions import action, reply_hook
 from bot.calendar import public_holiday_name
 from bot.contactlog import record
@@ -218,6 +218,7 @@ class _Batch:
                     self.school.setdefault(day, holiday.name)
         youth_ids = sorted({w.youth_id for w in rows})
         self.paused = paused_days(session, youth_ids=youth_ids, days=days)
+        self.last_days = period.last_days(session, youth_ids)  # no wake-ups after the follow-up period
         # The plans, youths and their workers in three queries, not two per row (a burst is thousands of
         # rows); held here, since the session only keeps loaded objects while someone refers to them.
         self.plans = {p.id: p for p in session.exec(
@@ -254,6 +255,8 @@ class _Batch:
     def closed(self, w: Wakeup) -> str | None:
         if (w.youth_id, w.day) in self.paused:
             return "paused"
+        if w.youth_id in self.last_days and w.day > self.last_days[w.youth_id]:
+            return "period_ended"
         return public_holiday_name(w.day) or self.school.get(w.day)
 
     def step(self, w: Wakeup) -> None:
@@ -474,7 +477,7 @@ def wakecall_action(service: Service, session: Session, person: Person, value: s
         return None
     youth = get_person(session, person_id=w.youth_id)
     W = lang(service, person)
-    if person.role != Role.coordinator and person.id not in (youth.primary_id, youth.secondary_id):
+    if not units.may_see(session, person, youth):  # their own youths; a coordinator their unit's
         return W._("Du er ikke kontaktperson for denne ungdommen.")
     first = texts.first_name(youth.name)
     if w.status == CONFIRMED:

@@ -285,6 +285,9 @@ SKIPPED = ("bot/standins/",)
 EXEMPT = {
     "bot/cli.py": "the operator's command line: typer help and output texts, English by design",
     "bot/cli_admin.py": "the operator's privacy commands: typer help and prompts, English by design",
+    "bot/cli_programme.py": "the operator's programme commands: typer help and output texts, English by design",
+    "bot/status_codes.py:CODES": "Udir's code list with its own Norwegian labels, the same on every report",
+    "bot/status_codes.py:GROUPS": "Udir's groups of the code list, with their own Norwegian names",
     "bot/app.py:Runtime.metrics": "descriptions of the /metrics counters, read by operators' monitoring",
     "bot/acute.py:BUILT_IN": "crisis words matched in incoming messages, never shown to anyone",
     "scheduling/calendar.py:_FROM": "column names read from an imported holiday CSV",

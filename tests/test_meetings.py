@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot import actions
+from bot import actions, consent
 from bot.errors import InputError
 from bot.events import Incoming
 from bot.i18n import Lang
@@ -31,6 +31,8 @@ def oslo(text: str) -> datetime:
 
 def meeting(service, c, at: str = "2026-11-25T14:00", **kw) -> int:
     with service.tx() as session:
+        if kw.get("include_parent"):  # parents hear of meetings only with the `parents` consent
+            consent.record_consent(session, service.settings, youth_id=c.youth, scope="parents", now=service.now())
         return meetings.add_meeting(session, service, youth_id=c.youth, worker_id=c.primary, at=oslo(at),
                                     place="Kafé Sentrum", **kw).id
 
