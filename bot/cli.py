@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from bot.cli_admin import data_app, keys_app, person_app
+from bot.cli_golive import connect_app, doctor
 from bot.errors import InputError
 
 app = typer.Typer(help="Tett på: messages, availability and wake-ups for OT projects.", no_args_is_help=True,
@@ -28,6 +29,8 @@ app.add_typer(log_app, name="log")
 app.add_typer(keys_app, name="keys")
 app.add_typer(person_app, name="person")
 app.add_typer(data_app, name="data")
+app.add_typer(connect_app, name="connect")
+app.command("doctor")(doctor)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 

@@ -285,6 +285,8 @@ SKIPPED = ("bot/standins/",)
 EXEMPT = {
     "bot/cli.py": "the operator's command line: typer help and output texts, English by design",
     "bot/cli_admin.py": "the operator's privacy commands: typer help and prompts, English by design",
+    "bot/cli_golive.py": "the operator's connect and doctor commands: typer help and output, English by design",
+    "bot/doctor.py": "the operator's set-up checks (`tettpa doctor`), English like the rest of the command line",
     "bot/app.py:Runtime.metrics": "descriptions of the /metrics counters, read by operators' monitoring",
     "bot/acute.py:BUILT_IN": "crisis words matched in incoming messages, never shown to anyone",
     "scheduling/calendar.py:_FROM": "column names read from an imported holiday CSV",
