@@ -288,6 +288,7 @@ EXEMPT = {
     "bot/cli_golive.py": "the operator's connect and doctor commands: typer help and output, English by design",
     "bot/doctor.py": "the operator's set-up checks (`tettpa doctor`), English like the rest of the command line",
     "bot/app.py:Runtime.metrics": "descriptions of the /metrics counters, read by operators' monitoring",
+    "bot/settings.py:Settings.oidc_label": "the sign-on button's default label; shown through gettext",
     "bot/acute.py:BUILT_IN": "crisis words matched in incoming messages, never shown to anyone",
     "scheduling/calendar.py:_FROM": "column names read from an imported holiday CSV",
     "scheduling/calendar.py:_UNTIL": "column names read from an imported holiday CSV",
