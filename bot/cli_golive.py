@@ -100,3 +100,25 @@ def doctor(as_json: JsonOpt = False) -> None:
                 typer.echo(f"     fix: {check['fix']}")
     if not report["ok"]:
         raise typer.Exit(1)
+
+
+def backup(
+    file: Annotated[str, typer.Argument(help="Where to write the copy.")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace FILE if it exists.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy the SQLite database to FILE while the service runs (PostgreSQL: use pg_dump)."""
+    import sqlite3
+    from pathlib import Path
+
+    from models.backup import BackupError
+    from models.backup import backup as make_backup
+
+    settings = _settings()
+    try:
+        done = make_backup(settings.database_url, Path(file), overwrite=overwrite)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        _fail(f"backup: {exc}")
+    result = {"file": done.file, "bytes": done.bytes, "integrity": done.integrity}
+    typer.echo(json.dumps(result) if as_json else f"{done.file}: {done.bytes} bytes, integrity {done.integrity}")
+
