@@ -122,3 +122,86 @@ def backup(
     result = {"file": done.file, "bytes": done.bytes, "integrity": done.integrity}
     typer.echo(json.dumps(result) if as_json else f"{done.file}: {done.bytes} bytes, integrity {done.integrity}")
 
+
+
+invite_app = typer.Typer(help="Invites for many people: by SMS, or as printed cards.", no_args_is_help=True)
+PeopleOpt = Annotated[str | None, typer.Option("--people", help="Person ids, comma-separated (default: "
+                                                                 "every youth and parent not linked yet).")]
+
+
+def _ids(value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        ids = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        _fail(f"people: {value!r} is not a comma-separated list of person ids")
+    if not ids:
+        _fail("people: give at least one person id")
+    return ids
+
+
+def _service():
+    from bot.cli_admin import _service as open_service
+
+    return open_service()
+
+
+def _unknown(session, ids: list[int] | None, found) -> None:
+    missing = sorted(set(ids or []) - {person.id for person in found})
+    if missing:
+        _fail(f"people: {', '.join(map(str, missing))} not a youth or parent who still needs an invite")
+
+
+@invite_app.command("send")
+def invite_send(people: PeopleOpt = None, as_json: JsonOpt = False) -> None:
+    """Send each youth and parent not linked yet a new invite by SMS, in their language."""
+    from bot import invitations
+
+    svc = _service()
+    if not svc.settings.twilio_enabled:
+        _fail("Twilio is not configured (TETTPA_TWILIO_*): invites cannot go by SMS; print cards instead")
+    ids = _ids(people)
+    with svc.tx() as session:
+        _unknown(session, ids, invitations.invitable(session, ids=ids))
+        results = invitations.send(svc, session, ids=ids)
+    sent = sum(result["sent"] for result in results)
+    if as_json:
+        typer.echo(json.dumps({"sent": sent, "people": results}))
+    else:
+        typer.echo(f"{sent} invite(s) queued by SMS")
+        for result in results:
+            if not result["sent"]:
+                typer.echo(f"  #{result['id']}: not sent ({result['reason']})")
+
+
+@invite_app.command("cards")
+def invite_cards(
+    file: Annotated[str, typer.Argument(help="The PDF to write.")],
+    people: PeopleOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a PDF of invite cards with QR codes (new codes: the old ones stop working)."""
+    from pathlib import Path
+
+    from bot import invitations
+
+    svc = _service()
+    ids = _ids(people)
+    with svc.tx() as session:
+        found = invitations.invitable(session, ids=ids)
+        _unknown(session, ids, found)
+        if not found:
+            _fail("people: nobody needs an invite (everyone has linked Telegram)")
+        renewed = [invitations.renew(svc, session, person) for person in found]
+        try:
+            body = invitations.cards(svc, renewed, invitations.bot_username(session))
+        except FileNotFoundError as exc:
+            _fail(f"TETTPA_PDF_FONT: no font at {exc} (Debian: apt-get install fonts-dejavu-core)")
+        path = Path(file)
+        try:
+            path.write_bytes(body)  # written before the new codes are committed: no card, no new code
+        except OSError as exc:
+            _fail(f"file: cannot write {path}: {exc.strerror}")
+    result = {"file": str(path), "cards": len(renewed), "people": [inv.person.id for inv in renewed]}
+    typer.echo(json.dumps(result) if as_json else f"{path}: {len(renewed)} card(s)")
