@@ -3,7 +3,7 @@
 import runpy
 import sys
 
-BENCHMARKS = ["bench.wakeup_burst", "bench.dashboard_timeline"]
+BENCHMARKS = ["bench.wakeup_burst", "bench.dashboard_timeline", "bench.import_people"]
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or BENCHMARKS:

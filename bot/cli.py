@@ -11,7 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from bot.cli_admin import data_app, keys_app, person_app
-from bot.cli_golive import backup, connect_app, doctor, invite_app
+from bot.cli_golive import backup, connect_app, doctor, import_app, invite_app
 from bot.errors import InputError
 
 app = typer.Typer(help="Tett på: messages, availability and wake-ups for OT projects.", no_args_is_help=True,
@@ -33,6 +33,7 @@ app.add_typer(connect_app, name="connect")
 app.command("doctor")(doctor)
 app.command("backup")(backup)
 app.add_typer(invite_app, name="invite")
+app.add_typer(import_app, name="import")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 

@@ -205,3 +205,43 @@ def invite_cards(
             _fail(f"file: cannot write {path}: {exc.strerror}")
     result = {"file": str(path), "cards": len(renewed), "people": [inv.person.id for inv in renewed]}
     typer.echo(json.dumps(result) if as_json else f"{path}: {len(renewed)} card(s)")
+
+
+import_app = typer.Typer(help="Import from the county's spreadsheets.", no_args_is_help=True)
+
+
+@import_app.command("people")
+def import_people(
+    file: Annotated[str, typer.Argument(help="A CSV file (UTF-8, `,` or `;`), header row first.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row; create nobody.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Workers, coordinators, youths and parents from a CSV: all or nothing, each error with its row."""
+    from pathlib import Path
+
+    from bot import importer
+
+    try:
+        data = Path(file).read_bytes()
+    except OSError as exc:
+        _fail(f"file: cannot read {file}: {exc.strerror}")
+    svc = _service()
+    with svc.tx() as session:
+        result = importer.import_people(svc, session, data, dry_run=dry_run)
+    errors = [{"row": e.row, "field": e.field, "message": e.message} for e in result.errors]
+    people = [{"ref": p.ref, "id": p.id, "name": p.name, "role": p.role, "invite_code": p.invite_code,
+               "invite_link": p.invite_link} for p in result.created]
+    if as_json:
+        typer.echo(json.dumps({"created": 0 if dry_run else len(people), "would_create": len(people) if dry_run
+                               else None, "existing": result.existing, "errors": errors, "people": people},
+                              ensure_ascii=False))
+    elif not errors:
+        verb = "would create" if dry_run else "created"
+        typer.echo(f"{verb} {len(people)}, already there {result.existing}")
+        for p in people:
+            typer.echo(f"  {p['ref']}: #{p['id']} {p['name']} ({p['role']})"
+                       + (f" {p['invite_code']} {p['invite_link']}" if p["invite_code"] else ""))
+    for error in errors:
+        typer.echo(f"error: row {error['row']}, {error['field']}: {error['message']}", err=True)
+    if errors:
+        raise typer.Exit(1)
