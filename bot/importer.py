@@ -124,6 +124,7 @@ class _Run:
         self.service, self.session, self.result = service, session, result
         self.by_ref: dict[str, Person] = {}
         self._named: dict[Role, dict[str, Person]] = {}
+        self.failed: dict[str, int] = {}  # ref -> row, of rows with an error: what names them fails too
         self.kw = {"now": service.now(), "secret_key": service.settings.secret_key}
 
     def named(self, role: Role) -> dict[str, Person]:
@@ -132,10 +133,15 @@ class _Run:
             self._named[role] = {p.name: p for p in self.session.exec(select(Person).where(Person.role == role))}
         return self._named[role]
 
+    def _check_failed(self, value: str, name: str) -> None:
+        if value in self.failed:
+            raise InputError(name, f"{value!r} is on row {self.failed[value]}, which has an error of its own")
+
     def worker(self, value: str, name: str) -> int | None:
         """A worker named by e-mail or by ref."""
         if not value:
             return None
+        self._check_failed(value, name)
         person = self.by_ref.get(value) or (by_email(self.session, email=value) if "@" in value else None)
         if person is None or not person.is_staff:
             raise InputError(name, f"{value!r} is no worker in this file (ref) or in Tett på (e-mail)")
@@ -145,6 +151,7 @@ class _Run:
         """A youth named by ref or, for someone already in Tett på, #ID."""
         if not value:
             raise InputError("youth", "a parent needs the youth they are the parent of (ref or #ID)")
+        self._check_failed(value, "youth")
         if value.startswith("#") and value[1:].isdigit():
             person = self.session.get(Person, int(value[1:]))
         else:
@@ -214,13 +221,16 @@ def import_people(service: Service, session: Session, data: bytes, *, dry_run: b
     try:
         with session.begin_nested():
             for row in sorted(rows, key=_order):
-                if any(error.row == int(row["_row"]) for error in result.errors):
+                number = int(row["_row"])
+                if any(error.row == number for error in result.errors):
+                    run.failed.setdefault(row.get("ref", ""), number)
                     continue
                 try:
                     with session.begin_nested():
                         run.add(row)
                 except InputError as exc:
-                    result.errors.append(RowError(int(row["_row"]), exc.field.replace("-", "_"), exc.message))
+                    run.failed.setdefault(row.get("ref", ""), number)
+                    result.errors.append(RowError(number, exc.field.replace("-", "_"), exc.message))
             if result.errors or dry_run:
                 raise ImportFailed
     except ImportFailed:
