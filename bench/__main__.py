@@ -3,7 +3,7 @@
 import runpy
 import sys
 
-BENCHMARKS = ["bench.wakeup_burst", "bench.dashboard_timeline", "bench.export_loop_lag"]
+BENCHMARKS = ["bench.wakeup_burst", "bench.dashboard_timeline", "bench.export_loop_lag", "bench.import_people"]
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or BENCHMARKS:

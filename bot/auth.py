@@ -243,7 +243,8 @@ def load_session(service: Service, session: Session, cookie: str | None) -> tupl
         session.delete(row)
         return None
     person = get_person(session, person_id=row.person_id)
-    if person is None or not person.is_staff or not person.password_hash:
+    # A password removed ends its sessions; with sign-on a staff member needs no password at all.
+    if person is None or not person.is_staff or not (person.password_hash or service.settings.oidc_enabled):
         return None
     if now - row.seen_at >= SEEN_RESOLUTION:
         row.seen_at = now

@@ -11,6 +11,7 @@ import typer
 
 from bot.cli_admin import data_app, keys_app, person_app
 from bot.cli_common import fail, service  # noqa: F401  (fail and service are also used from here)
+from bot.cli_golive import backup, connect_app, doctor, import_app, invite_cards, invite_send
 from bot.cli_programme import register as register_programme
 from bot.errors import InputError
 
@@ -34,6 +35,10 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(person_app, name="person")
 app.add_typer(data_app, name="data")
 register_programme(app, youth_app, worker_app)  # unit, consent, report, lists, edits (bot/cli_programme.py)
+app.add_typer(connect_app, name="connect")
+app.command("doctor")(doctor)
+app.command("backup")(backup)
+app.add_typer(import_app, name="import")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -182,6 +187,10 @@ def worker_sessions_end(worker_id: int, as_json: JsonOpt = False) -> None:
         out(as_json, {"id": worker_id, "ended": ended}, f"{ended} sessions of worker {worker_id} ended")
 
     run(body)
+
+
+invite_app.command("send")(invite_send)
+invite_app.command("cards")(invite_cards)
 
 
 @invite_app.command("renew")

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     # An invite code not used within this long links nobody; `tettpa invite renew` makes a new one.
     invite_valid: Duration = timedelta(days=14)
+    # Single sign-on for the dashboard (OpenID Connect: Entra ID, Feide, ID-porten); staff are matched by
+    # verified e-mail, roles stay in Tett på. password_login=False leaves sign-on as the only way in.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_label: str = "Logg inn med organisasjonskonto"
+    password_login: bool = True
     # A TrueType font with Latin, Cyrillic and Arabic letters for the PDF export (Debian: fonts-dejavu-core).
     pdf_font: str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
     # SQLite: how long a write waits for another process's write lock (a backup, a CLI import) before it fails
@@ -103,20 +110,20 @@ class Settings(BaseSettings):
         WeeklyHours.parse(v)
         return v
 
-    @field_validator("public_url", "telegram_api_url", "twilio_api_url")
+    @field_validator("public_url", "telegram_api_url", "twilio_api_url", "oidc_issuer")
     @classmethod
-    def _no_trailing_slash(cls, v: str) -> str:
-        return v.rstrip("/")
+    def _no_trailing_slash(cls, v: str | None) -> str | None:
+        return v.rstrip("/") if v else v
 
     @field_validator("telegram_token", "twilio_account_sid", "twilio_auth_token", "twilio_number",
-                     "secret_key", "data_key", mode="before")
+                     "secret_key", "data_key", "oidc_issuer", "oidc_client_id", "oidc_client_secret", mode="before")
     @classmethod
     def _empty_is_none(cls, v):
         return None if isinstance(v, str) and not v.strip() else v
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:
-        for name in ("secret_key", "data_key", "telegram_token", "twilio_auth_token"):
+        for name in ("secret_key", "data_key", "telegram_token", "twilio_auth_token", "oidc_client_secret"):
             from_file = _file_secret(name.upper())
             if from_file:
                 setattr(self, name, from_file)
@@ -149,6 +156,10 @@ class Settings(BaseSettings):
     @property
     def trusted_networks(self) -> list:
         return [ipaddress.ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -39,9 +39,12 @@ def _redirect(path: str) -> RedirectResponse:
 def _login_page(svc, request: Request, *, status: int = 200, error: str | None = None, email: str = "") -> Response:
     """The form, with a fresh nonce cookie and the CSRF token bound to it."""
     nonce = auth.new_login_nonce()
+    settings = svc.settings
     response = render(
         svc, "login.html", status=status, csrf=auth.login_csrf(svc, nonce), error=error, email=email,
         next=safe_next(request.query_params.get("next")), title=lang(svc)._("Logg inn"),
+        oidc_label=sign_on_label(svc) if settings.oidc_enabled else None,
+        password_login=settings.password_login or not settings.oidc_enabled,
     )
     response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="lax", secure=secure_cookies(svc),
                         path="/login", max_age=3600)
@@ -52,6 +55,13 @@ def _client(svc, request: Request) -> str:
     """Where the attempt came from, for the per-client lock-out (X-Forwarded-For only from trusted proxies)."""
     peer = request.client.host if request.client else None
     return auth.client_address(peer, request.headers.get("x-forwarded-for"), svc.settings.trusted_networks)
+
+
+def sign_on_label(svc) -> str:
+    """The sign-on button: the configured label, or the default one in the page's language."""
+    label = svc.settings.oidc_label
+    default = type(svc.settings).model_fields["oidc_label"].default
+    return lang(svc)._("Logg inn med organisasjonskonto") if label == default else label
 
 
 def _locked_text(svc, until: datetime) -> str:
@@ -72,6 +82,10 @@ async def login(request: Request) -> Response:
 
 def _login_post(svc, request: Request, form: FormData) -> Response:
     L = lang(svc)
+    if not svc.settings.password_login and svc.settings.oidc_enabled:
+        # TETTPA_PASSWORD_LOGIN=0: a password, even a right one, opens nothing; sign-on is the way in.
+        return _login_page(svc, request, status=403, error=L._("Innlogging med passord er slått av. Bruk "
+                                                              "organisasjonskontoen."))
     email = str(form.get("email") or "")[:320]
     password = str(form.get("password") or "")[:1024]
     nonce = request.cookies.get(LOGIN_COOKIE)

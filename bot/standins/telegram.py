@@ -861,6 +861,7 @@ class TelegramStandIn:
         self._webhook_error: tuple[int, str] | None = None
         self._delivery_thread: threading.Thread | None = None
         self._closed = False
+        self._descriptions: dict[tuple[str, str], str] = {}
 
         self._handlers: dict[str, Callable[[JSONDict, dict[str, Upload]], Any]] = {
             "getMe": self._get_me,
@@ -880,6 +881,10 @@ class TelegramStandIn:
             "setMyCommands": self._set_my_commands,
             "getMyCommands": self._get_my_commands,
             "deleteMyCommands": self._delete_my_commands,
+            "setMyDescription": lambda p, a: self._set_description("description", 512, p),
+            "getMyDescription": lambda p, a: self._get_description("description", p),
+            "setMyShortDescription": lambda p, a: self._set_description("short_description", 120, p),
+            "getMyShortDescription": lambda p, a: self._get_description("short_description", p),
             "getFile": self._get_file,
             "setWebhook": self._set_webhook,
             "deleteWebhook": self._delete_webhook,
@@ -1806,6 +1811,27 @@ class TelegramStandIn:
     def _delete_my_commands(self, params: JSONDict, attachments: dict[str, Upload]) -> bool:
         self._commands.pop(_commands_key(params.get("scope"), params.get("language_code", "")), None)
         return True
+
+    def _set_description(self, field: str, limit: int, params: JSONDict) -> bool:
+        text = params.get(field, "")
+        if len(text) > limit:
+            raise _bad(f"{field.upper()}_INVALID: at most {limit} characters")
+        language = params.get("language_code", "")
+        if language and not re.fullmatch(r"[a-z]{2}", language):
+            raise _bad("LANGUAGE_CODE_INVALID")
+        if text:
+            self._descriptions[(field, language)] = text
+        else:
+            self._descriptions.pop((field, language), None)
+        return True
+
+    def _get_description(self, field: str, params: JSONDict) -> JSONDict:
+        return {field: self._descriptions.get((field, params.get("language_code", "")), "")}
+
+    def description(self, language_code: str = "", *, short: bool = False) -> str:
+        """The bot's (short) description for a language as Telegram would show it; '' when none."""
+        with self._lock:
+            return self._descriptions.get(("short_description" if short else "description", language_code), "")
 
     def _get_file(self, params: JSONDict, attachments: dict[str, Upload]) -> JSONDict:
         record = self._files.get(params["file_id"])

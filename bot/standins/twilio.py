@@ -81,6 +81,8 @@ _MESSAGES = f"/{API_VERSION}/Accounts/{{AccountSid}}/Messages.json"
 _MESSAGE = f"/{API_VERSION}/Accounts/{{AccountSid}}/Messages/{{Sid}}.json"
 _CALLS = f"/{API_VERSION}/Accounts/{{AccountSid}}/Calls.json"
 _CALL = f"/{API_VERSION}/Accounts/{{AccountSid}}/Calls/{{Sid}}.json"
+_NUMBERS = f"/{API_VERSION}/Accounts/{{AccountSid}}/IncomingPhoneNumbers.json"
+_NUMBER = f"/{API_VERSION}/Accounts/{{AccountSid}}/IncomingPhoneNumbers/{{Sid}}.json"
 
 # Twilio's own wording for the error codes the stand-in returns, used when fail_next() is given
 # a code without a message, so injected errors read like the real ones in logs.
@@ -422,12 +424,16 @@ class TwilioStandIn:
         self.ignore_filters = False
         self.omit_dates = False
         self._garble = {"Messages": 0, "Calls": 0}
+        # The account's numbers as IncomingPhoneNumbers resources: what `tettpa connect twilio` configures.
+        self._numbers = [self._new_number(number) for number in self.numbers]
         self.app = Starlette(
             routes=[
                 Route(_MESSAGES, self._endpoint(self._messages_root), methods=["GET", "POST"]),
                 Route(_MESSAGE, self._endpoint(self._fetch_message), methods=["GET"]),
                 Route(_CALLS, self._endpoint(self._calls_root), methods=["GET", "POST"]),
                 Route(_CALL, self._endpoint(self._call_item), methods=["GET", "POST"]),
+                Route(_NUMBERS, self._endpoint(self._numbers_root), methods=["GET"]),
+                Route(_NUMBER, self._endpoint(self._number_item), methods=["GET", "POST"]),
                 Route(
                     "/{path:path}",
                     self._unknown,
@@ -1130,6 +1136,97 @@ class TwilioStandIn:
         if self.omit_dates:
             values["date_created"] = None
         return {name: values.get(name) for name in _resource_fields("api.v2010.account.call")}
+
+    # IncomingPhoneNumbers: the account's numbers and where their webhooks point
+
+    @property
+    def phone_numbers(self) -> list[dict[str, Any]]:
+        """The account's numbers with their webhook settings (copies)."""
+        with self._lock:
+            return copy.deepcopy(self._numbers)
+
+    def set_capabilities(self, number: str, *, sms: bool = True, voice: bool = True) -> None:
+        """Make a number unable to take SMS or calls, as a number bought without them is."""
+        with self._lock:
+            record = next(record for record in self._numbers if record["phone_number"] == number)
+            record["capabilities"] = {**record["capabilities"], "sms": sms, "voice": voice}
+
+    def _new_number(self, number: str) -> dict[str, Any]:
+        now = _now()
+        return {
+            "sid": "PN" + uuid.uuid4().hex, "phone_number": number, "friendly_name": number,
+            "date_created": now, "date_updated": now,
+            "capabilities": {"sms": True, "voice": True, "mms": False, "fax": False},
+            "sms_url": "", "sms_method": "POST", "voice_url": "", "voice_method": "POST",
+            "status_callback": "", "status_callback_method": "POST", "updates": 0,
+        }
+
+    async def _numbers_root(self, request: Request, fields: dict[str, list[str]]) -> Response:
+        declared = {
+            parameter["name"]: _resolve(parameter.get("schema", {}))
+            for parameter in _spec()["paths"][_NUMBERS]["get"].get("parameters", [])
+            if parameter.get("in") == "query"
+        }
+        query: dict[str, str] = {}
+        for name, value in request.query_params.multi_items():
+            schema = declared.get(name)
+            problem = (f"Unknown parameter {name!r}: not a query parameter of GET {_NUMBERS}" if schema is None
+                       else _value_problem(value, schema))
+            if problem:
+                self._record(request, problem)
+                if self.strict:
+                    raise _TwilioError(400, 20001, problem)
+            query[name] = value
+        wanted = query.get("PhoneNumber")
+        with self._lock:
+            chunk = [self._number_json(record) for record in self._numbers
+                     if wanted is None or record["phone_number"] == wanted]
+        uri = request.url.path + ("?" + urlencode(query) if query else "")
+        return JSONResponse({
+            "end": max(0, len(chunk) - 1), "first_page_uri": uri, "next_page_uri": None, "page": 0,
+            "page_size": 50, "previous_page_uri": None, "start": 0, "uri": uri,
+            "incoming_phone_numbers": chunk,
+        })
+
+    async def _number_item(self, request: Request, fields: dict[str, list[str]]) -> Response:
+        with self._lock:
+            record = next((r for r in self._numbers if r["sid"] == request.path_params["Sid"]), None)
+        if record is None:
+            self._refuse(request, 404, 20404, f"The requested resource {request.url.path} was not found")
+        if request.method == "POST":
+            self._check_schema(request, "IncomingPhoneNumbers", _NUMBER, fields)
+            with self._changed:
+                for name, key in (("SmsUrl", "sms_url"), ("SmsMethod", "sms_method"), ("VoiceUrl", "voice_url"),
+                                  ("VoiceMethod", "voice_method"), ("StatusCallback", "status_callback"),
+                                  ("StatusCallbackMethod", "status_callback_method"),
+                                  ("FriendlyName", "friendly_name")):
+                    value = self._one(fields, name)
+                    if value is not None:
+                        record[key] = value
+                record["date_updated"] = _now()
+                record["updates"] += 1
+                self._changed.notify_all()
+        with self._lock:
+            return JSONResponse(self._number_json(record))
+
+    def _number_json(self, record: dict[str, Any]) -> dict[str, Any]:
+        values = {
+            "account_sid": self.account_sid, "api_version": API_VERSION,
+            "capabilities": dict(record["capabilities"]),
+            "date_created": _rfc2822(record["date_created"]), "date_updated": _rfc2822(record["date_updated"]),
+            "friendly_name": record["friendly_name"], "phone_number": record["phone_number"],
+            "origin": "twilio", "sid": record["sid"], "sms_method": record["sms_method"],
+            "sms_url": record["sms_url"], "sms_fallback_method": "POST", "sms_fallback_url": "",
+            "status_callback": record["status_callback"],
+            "status_callback_method": record["status_callback_method"],
+            "voice_method": record["voice_method"], "voice_url": record["voice_url"],
+            "voice_fallback_method": "POST", "voice_fallback_url": "", "voice_caller_id_lookup": False,
+            "voice_receive_mode": "voice", "status": "in-use", "type": "mobile",
+            "address_requirements": "none", "beta": False, "emergency_status": "Inactive",
+            "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/IncomingPhoneNumbers/{record['sid']}.json",
+        }
+        # Exactly the properties of the spec's resource schema, no more and no fewer.
+        return {name: values.get(name) for name in _resource_fields("api.v2010.account.incoming_phone_number")}
 
     # Anything else
 
