@@ -38,7 +38,7 @@ from bot import roster
 from bot.calendar import is_after_hours
 from bot.service import Service
 from bot.settings import Settings
-from handlers import dashboard, web_auth
+from handlers import dashboard, dashboard_export, web_auth
 from models import crypto
 from models.contact_log import ContactLog
 from models.db import make_engine
@@ -131,7 +131,7 @@ def _client(service: Service):
         warnings.simplefilter("ignore", UserWarning)
         from starlette.testclient import TestClient
 
-    app = Starlette(routes=dashboard.routes + web_auth.routes)
+    app = Starlette(routes=dashboard.routes + dashboard_export.routes + web_auth.routes)
     app.state.runtime = SimpleNamespace(service=service)
     http = TestClient(app, follow_redirects=False)
     form = http.get("/login").text

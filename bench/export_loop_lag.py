@@ -36,7 +36,7 @@ from starlette.applications import Starlette
 
 from bench.dashboard_timeline import EMAIL, PASSWORD, build
 from bot.loops import LoopLag
-from handlers import dashboard, web_auth
+from handlers import dashboard, dashboard_export, web_auth
 from models import kv
 
 RESULTS = Path(__file__).parent / "results"
@@ -72,7 +72,7 @@ def _worst(samples: list[tuple[float, float]], start: float, end: float) -> floa
 async def export_part(service, youth: int, runs: int) -> dict:
     from types import SimpleNamespace
 
-    app = Starlette(routes=dashboard.routes + web_auth.routes)
+    app = Starlette(routes=dashboard.routes + dashboard_export.routes + web_auth.routes)
     app.state.runtime = SimpleNamespace(service=service)
     loop = asyncio.get_running_loop()
     lag = LoopLag(every=0.01, window=3600)

@@ -264,9 +264,9 @@ def create_app(runtime: Runtime) -> Starlette:
             await runtime.stop()
 
     routes = list(web.routes) + twilio_handlers.routes
-    from handlers import dashboard, dashboard_import, web_auth, web_oidc
+    from handlers import dashboard, dashboard_export, dashboard_import, web_auth, web_oidc
 
-    routes += dashboard.routes + dashboard_import.routes + web_auth.routes + web_oidc.routes
+    routes += dashboard.routes + dashboard_export.routes + dashboard_import.routes + web_auth.routes + web_oidc.routes
     if runtime.sandbox is not None:
         from handlers import sandbox as sandbox_pages
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import date, datetime
 from typing import Annotated
@@ -10,7 +9,7 @@ from typing import Annotated
 import typer
 
 from bot.cli_admin import data_app, keys_app, person_app
-from bot.cli_common import fail, service  # noqa: F401  (fail and service are also used from here)
+from bot.cli_common import fail, out, run, service  # noqa: F401  (also used from here)
 from bot.cli_golive import backup, connect_app, doctor, import_app, invite_cards, invite_send
 from bot.cli_programme import register as register_programme
 from bot.errors import InputError
@@ -43,10 +42,6 @@ app.add_typer(import_app, name="import")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
-def out(as_json: bool, data: dict, human: str) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False) if as_json else human)
-
-
 def _instant(value: str, field: str, tz, end_of_day: bool = False) -> datetime:
     """An ISO date or date-time in local time (TETTPA_TIMEZONE) unless it carries an offset (bot.timespec)."""
     from bot.timespec import SpecError, parse_instant
@@ -55,17 +50,6 @@ def _instant(value: str, field: str, tz, end_of_day: bool = False) -> datetime:
         return parse_instant(value, tz, end_of_day=end_of_day)
     except SpecError as exc:
         raise InputError(field, str(exc)) from None
-
-
-def run(fn):
-    """Run a command body: bad input is an error naming the field, never a traceback."""
-    try:
-        return fn()
-    except InputError as exc:
-        fail(f"{exc.field}: {exc.message}")
-    except OverflowError:
-        # An id with more digits than the database's integers: no row can have it.
-        fail("id: no such id (the number is larger than any id the database holds)")
 
 
 @app.command()

@@ -3,8 +3,12 @@ Both bot/cli.py and bot/cli_admin.py import it, so neither imports the other."""
 
 from __future__ import annotations
 
+import json
+
 import typer
 from pydantic import ValidationError
+
+from bot.errors import InputError
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -26,3 +30,18 @@ def service(migrate: bool = False):
         fail(f"bad configuration: {problems}")
     except SchemaNotCurrent as exc:
         fail(f"database: {exc}")
+
+
+def out(as_json: bool, data: dict, human: str) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False) if as_json else human)
+
+
+def run(fn):
+    """Run a command body: bad input is an error naming the field, never a traceback."""
+    try:
+        return fn()
+    except InputError as exc:
+        fail(f"{exc.field}: {exc.message}")
+    except OverflowError:
+        # An id with more digits than the database's integers: no row can have it.
+        fail("id: no such id (the number is larger than any id the database holds)")

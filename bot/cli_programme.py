@@ -12,9 +12,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 def _cli():
-    from bot import cli
+    from bot import cli_common
 
-    return cli
+    return cli_common
 
 
 def day(value: str | None, field: str):

@@ -19,7 +19,7 @@ from bot.charts import Series, stacked_bars
 from bot.errors import InputError
 from bot.i18n import Lang
 from bot.service import Service
-from handlers import dashboard_export, dashboard_people, dashboard_programme, dashboard_report
+from handlers import dashboard_people, dashboard_programme, dashboard_report
 from handlers.dashboard_base import (
     BadQuery,
     Period,
@@ -490,8 +490,6 @@ routes = [
     Route("/dashboard/youth/{youth_id:int}", youth_page),
     Route("/dashboard/youth/{youth_id:int}/notes", add_note, methods=["POST"]),
     Route("/dashboard/youth/{youth_id:int}/consent", dashboard_programme.consent_form, methods=["POST"]),
-    Route("/dashboard/youth/{youth_id:int}/export.csv", dashboard_export.csv_export),
-    Route("/dashboard/youth/{youth_id:int}/export.pdf", dashboard_export.pdf_export),
     Route("/dashboard/entries", entries_page),
     Route("/dashboard/entries/{entry_id:int}", entry_link),
     Route("/dashboard/audit", audit_page),

@@ -21,6 +21,7 @@ from fpdf import FPDF
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from bot.contactlog import FIELDS, export
 from bot.i18n import Lang
@@ -194,7 +195,7 @@ def case_record_columns(L: Lang) -> tuple[tuple[str, str, float], ...]:
 
 def case_record_rows(session, L: Lang, youth, log_entries) -> list[dict]:
     """Each entry with local time in words, who acted by name, the channel in words and after-hours marked."""
-    from handlers.dashboard import describe  # the timeline's own words for who, kind and channel
+    from handlers.dashboard import describe  # the timeline's own words (dashboard.py does not import this)
 
     rows = []
     for row in describe(session, L, log_entries, {youth.id: youth.name}):
@@ -249,10 +250,10 @@ def export_body(settings, youth_id: int, start, end, fmt: str, title: str, lines
     from models.db import make_engine, read_transaction
 
     if own_process:
-        from bot.bootstrap import data_keys
         from models import crypto
 
-        crypto.use_keys(data_keys(settings))
+        # TETTPA_DATA_KEY, newest first, as bot.bootstrap reads it (the edge may not import the root).
+        crypto.use_keys([key.strip() for key in settings.data_key.split(",") if key.strip()])
     engine = make_engine(settings.database_url)
     L = Lang("nb", settings.tz)
     try:
@@ -312,3 +313,9 @@ def csv_export(svc: Service, request: Request, viewer: Viewer, form: FormData | 
 @page()
 def pdf_export(svc: Service, request: Request, viewer: Viewer, form: FormData | None) -> Response:
     return _export(svc, request, viewer, "pdf")
+
+
+routes = [
+    Route("/dashboard/youth/{youth_id:int}/export.csv", csv_export),
+    Route("/dashboard/youth/{youth_id:int}/export.pdf", pdf_export),
+]

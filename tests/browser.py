@@ -26,7 +26,7 @@ with warnings.catch_warnings():
 
 from bot import roster
 from bot.service import Service
-from handlers import dashboard, dashboard_import, web_auth, web_oidc
+from handlers import dashboard, dashboard_export, dashboard_import, web_auth, web_oidc
 from models.people import Person
 from tests.personas import cast
 
@@ -80,7 +80,7 @@ def staff_cast(service: Service) -> Staff:
 
 def web_app(service: Service) -> Starlette:
     """The dashboard's routes as `tettpa serve` mounts them, over the test's service."""
-    app = Starlette(routes=dashboard.routes + dashboard_import.routes + web_auth.routes + web_oidc.routes)
+    app = Starlette(routes=dashboard.routes + dashboard_export.routes + dashboard_import.routes + web_auth.routes + web_oidc.routes)
     app.state.runtime = SimpleNamespace(service=service)
     return app
 

@@ -160,7 +160,7 @@ def _coordinator_client(svc) -> tuple[TestClient, int, str]:
     from starlette.applications import Starlette
 
     from bot import auth, roster
-    from handlers import dashboard, web_auth
+    from handlers import dashboard, dashboard_export, web_auth
     from handlers.dashboard_base import SESSION_COOKIE
     from models.auth import STAGE_FULL
 
@@ -172,7 +172,7 @@ def _coordinator_client(svc) -> tuple[TestClient, int, str]:
         ola = roster.add_youth(session, name="Ola Berg", primary=cora.id, **kw).person
         cookie = auth.start_session(svc, session, cora, STAGE_FULL)
         ola_id = ola.id
-    app = Starlette(routes=dashboard.routes + web_auth.routes)
+    app = Starlette(routes=dashboard.routes + dashboard_export.routes + web_auth.routes)
     app.state.runtime = SimpleNamespace(service=svc)
     http = TestClient(app, base_url="https://testserver", follow_redirects=False, raise_server_exceptions=False)
     http.cookies.set(SESSION_COOKIE, cookie)

@@ -23,6 +23,9 @@ ROOMS = {
     "bot.cli": "cli",
     "bot.cli_admin": "cli",
     "bot.cli_common": "cli",
+    "bot.cli_golive": "cli",
+    "bot.cli_programme": "cli",
+    "bot.doctor": "cli",  # the operator's set-up checks: it asks Telegram and Twilio, as `connect` does
     "bot.app": "root",
     "bot.bootstrap": "root",
     "bot.sandbox": "root",
