@@ -844,9 +844,8 @@ class TwilioStandIn:
 
     # Lists (GET on the collection): what a product reads to find out what it sent
 
-    def _list(self, request: Request, kind: str, path: str, records: list[dict[str, Any]],
-              render: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
-        """One page of a collection, newest first, filtered by To and From like Twilio's list."""
+    def _query(self, request: Request, path: str) -> dict[str, str]:
+        """The query parameters of a GET on `path`, each checked against the spec's declared parameters."""
         declared = {
             parameter["name"]: _resolve(parameter.get("schema", {}))
             for parameter in _spec()["paths"][path]["get"].get("parameters", [])
@@ -862,6 +861,12 @@ class TwilioStandIn:
                 if self.strict:
                     raise _TwilioError(400, 20001, problem)
             query[name] = value
+        return query
+
+    def _list(self, request: Request, kind: str, path: str, records: list[dict[str, Any]],
+              render: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
+        """One page of a collection, newest first, filtered by To and From like Twilio's list."""
+        query = self._query(request, path)
         filters = {"to": query.get("To"), "from_": query.get("From")}
         page_size = min(1000, int(query.get("PageSize") or 50))
         page = int(query.get("Page") or 0)
@@ -1162,21 +1167,7 @@ class TwilioStandIn:
         }
 
     async def _numbers_root(self, request: Request, fields: dict[str, list[str]]) -> Response:
-        declared = {
-            parameter["name"]: _resolve(parameter.get("schema", {}))
-            for parameter in _spec()["paths"][_NUMBERS]["get"].get("parameters", [])
-            if parameter.get("in") == "query"
-        }
-        query: dict[str, str] = {}
-        for name, value in request.query_params.multi_items():
-            schema = declared.get(name)
-            problem = (f"Unknown parameter {name!r}: not a query parameter of GET {_NUMBERS}" if schema is None
-                       else _value_problem(value, schema))
-            if problem:
-                self._record(request, problem)
-                if self.strict:
-                    raise _TwilioError(400, 20001, problem)
-            query[name] = value
+        query = self._query(request, _NUMBERS)
         wanted = query.get("PhoneNumber")
         with self._lock:
             chunk = [self._number_json(record) for record in self._numbers
