@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from sqlmodel import Session, select
 
-from bot import texts
+from bot import texts, units
 from bot.actions import action
 from bot.contactlog import record
 from bot.events import Incoming
@@ -213,9 +213,13 @@ def ring_workers(service: Service, session: Session, msg: Message, youth: Person
 
 def tell_coordinators(service: Service, session: Session, msg: Message, youth: Person, sender: Person,
                       now) -> None:
-    """Tell every coordinator (units do not exist yet) that an acute message is still not taken."""
+    """Tell the coordinators of the youth's unit (and the admins) that an acute message is still not taken;
+    a youth in no unit (a database from before units): every coordinator."""
     N = Lang("nb", service.settings.tz)
-    coordinators = [p for p in staff(session) if p.role == Role.coordinator]
+    if units.unit_id_of(session, youth) is not None:
+        coordinators = units.coordinators_of(session, youth)
+    else:
+        coordinators = [p for p in staff(session) if p.role in (Role.coordinator, Role.admin)]
     for coordinator in coordinators:
         C = lang(service, coordinator)
         row = send_text(session, key=f"acutecoord:{msg.id}:{coordinator.id}", person=coordinator, now=now,

@@ -100,3 +100,26 @@ def test_it_shows_acute_messages_apart_on_the_dashboard_with_who_took_them(servi
     assert re.search(r'data-figure="acute-open">0 akutte meldinger er ikke tatt<', http.get("/dashboard").text)
     week = http.get("/dashboard/entries?acute=1").text
     assert "Akutte meldinger" in week and len(re.findall(r'<p class="text">', week)) == 1
+
+
+async def test_it_tells_only_the_coordinators_of_the_youths_unit(service, clock):
+    from bot import units
+
+    c = cast(service)
+    _coordinator(service)  # Cora, coordinator of the unit everyone so far is in
+    with service.tx() as session:
+        vest = units.add_unit(session, name="Tett på Vest", now=service.now())  # takes in everyone so far
+        ost = units.add_unit(session, name="Tett på Øst", now=service.now())
+        other = roster.add_worker(session, name="Odd Annen", role="coordinator", unit=ost.id, now=service.now(),
+                                  secret_key=service.settings.secret_key).person
+        other.telegram_user_id = other.telegram_chat_id = 5005
+        other.last_channel = "telegram"
+        assert units.unit_id_of(session, session.get(Person, c.youth)) == vest.id
+    writes(service, tg(YOUTH_TG, "jeg vil ta livet mitt"))
+    await deliver(service)
+    clock.advance(minutes=5)
+    staff.repeat_acute(service)
+    clock.advance(minutes=5)
+    staff.repeat_acute(service)
+    assert len(queued(service, CORA_TG)) == 1
+    assert queued(service, 5005) == [], "another unit's coordinator hears nothing of this youth"
