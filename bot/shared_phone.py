@@ -23,6 +23,9 @@ from models.people import Person
 
 RECENT = timedelta(days=1)  # a conversation the number had a message in since then is the one meant
 ASK_AGAIN_AFTER = timedelta(minutes=10)  # more messages before the answer are held without asking again
+# Unanswered this long after the question, what is held goes to every youth's workers, marked as unclear:
+# a message may wait for its sender, never stay unread by any worker.
+HOLD_AT_MOST = timedelta(minutes=15)
 PENDING = "which:"  # kv key prefix, followed by the number's keyed hash: the question asked, what is held
 
 
@@ -75,7 +78,31 @@ def receive(service: Service, session: Session, people: list[Person], inc: Incom
     if asked is None or now - asked >= ASK_AGAIN_AFTER:
         asked = now
         reply(service, session, inc, question(service, session, people), suffix="which")
-    _store(session, key, {"people": [p.id for p in people], "held": held, "asked_at": asked.isoformat()})
+    _store(session, key, {"people": [p.id for p in people], "held": held, "asked_at": asked.isoformat(),
+                          "address": inc.address, "channel": inc.channel})
+
+
+def release_unanswered(service: Service) -> int:
+    """Held messages whose question nobody answered within HOLD_AT_MOST: to every youth's workers (each youth's
+    conversation gets its own copy), so nothing stays only in the log. How many numbers were released."""
+    now, released = service.now(), 0
+    with service.tx() as session:
+        for row in session.exec(select(KeyValue).where(KeyValue.key.startswith(PENDING))).all():
+            pending = json.loads(crypto.decrypt(row.value))
+            if "address" not in pending or now - datetime.fromisoformat(pending["asked_at"]) < HOLD_AT_MOST:
+                continue
+            people = [p for p in (session.get(Person, i) for i in pending["people"]) if p is not None]
+            session.delete(row)
+            for held in pending["held"]:
+                for person in people:
+                    inc = Incoming(source_key=f"{held['key']}:{person.id}", channel=pending["channel"],
+                                   address=pending["address"], text=held["text"],
+                                   sent_at=datetime.fromisoformat(held["at"]))
+                    from_person(service, session, person, inc)
+            released += 1
+    if released:
+        service.kick_outbox()
+    return released
 
 
 def question(service: Service, session: Session, people: list[Person]) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import period, privacy, relay, staff
+from bot import period, privacy, relay, shared_phone, staff
 from bot.service import Service
 from scheduling import jobs as schedules  # also registers the wake-up and meeting buttons and replies
 
@@ -43,14 +43,18 @@ def single(service: Service, fn: Callable[[Service], object]):
 
 
 def due_messages(service: Service) -> None:
-    """Send the combined relays, acute repeats and escalations that are due, each whatever the others do."""
+    """Send the combined relays, acute repeats, unanswered shared-number messages and escalations that are
+    due, each whatever the others do."""
     try:
         relay.relay_combined(service)
     finally:  # a failing combined relay must not hold up the acute repeats or the escalations
         try:
             staff.repeat_acute(service)
         finally:
-            staff.escalate_due(service)
+            try:
+                shared_phone.release_unanswered(service)
+            finally:
+                staff.escalate_due(service)
 
 
 def build_scheduler(service: Service) -> AsyncIOScheduler:

@@ -142,3 +142,20 @@ def test_it_does_not_ask_ola_on_his_mothers_phone_which_youth_it_is(service):
 
     assert texts_to(service, LISE_PHONE) == []
     assert _relayed(service, PRIMARY_TG, "Jeg er syk i dag")
+
+
+def test_it_sends_what_lise_wrote_to_both_workers_when_she_never_says_which_child(service, clock):
+    from bot.shared_phone import HOLD_AT_MOST, release_unanswered
+
+    _family(service)
+    _sms(service, "Kan dere ringe meg i kveld?")
+    clock.advance(HOLD_AT_MOST - timedelta(seconds=1))
+    assert release_unanswered(service) == 0 and not _relayed(service, PRIMARY_TG, "ringe meg")
+
+    clock.advance(timedelta(seconds=1))
+    assert release_unanswered(service) == 1
+    assert _relayed(service, PRIMARY_TG, "Kan dere ringe meg i kveld?")  # Ola's worker
+    assert _relayed(service, NINA_TG, "Kan dere ringe meg i kveld?")  # Emma's worker
+    assert release_unanswered(service) == 0, "released once"
+    _sms(service, "1")  # a late answer is an ordinary message now, nothing is sent twice
+    assert sum("ringe meg" in t for t in texts_to(service, PRIMARY_TG)) == 1
