@@ -55,10 +55,11 @@ def outside(users: dict[int, str] | None = None) -> Iterator[Outside]:
 
 
 def deployment(tmp_path: Path, database_url: str, world: Outside, *, public_url: str | None = PUBLIC,
-               **settings: str) -> Deployment:
+               process: bool = False, **settings: str) -> Deployment:
     """`tettpa serve` with Telegram and Twilio on. Its public URL is PUBLIC (status callbacks reach it
-    through the stand-in's rewrite), or with public_url=None its own local URL (Telegram webhook mode)."""
-    d = Deployment(tmp_path, database_url, world.tg, world.tg.url,
+    through the stand-in's rewrite), or with public_url=None its own local URL (Telegram webhook mode).
+    In this process, or with process=True a real subprocess (to be killed, stopped, or one of two)."""
+    d = Deployment(tmp_path, database_url, world.tg, world.tg.url, process=process,
                    twilio_account_sid=world.tw.account_sid, twilio_auth_token=world.tw.auth_token,
                    twilio_number=SERVICE_NUMBER, twilio_api_url=world.tw.url, **settings)
     if public_url is not None:

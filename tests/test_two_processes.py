@@ -90,8 +90,8 @@ def pair(tmp_path, postgres_url):
         balancer = Balancer()
         with BackgroundServer(balancer.app) as proxy:
             settings = {"telegram_updates": "webhook", "escalation_after": f"{ESCALATION}s"}
-            a = deployment(tmp_path / "a", postgres_url, world, public_url=proxy.url, **settings)
-            b = deployment(tmp_path / "b", postgres_url, world, public_url=proxy.url, **settings)
+            a = deployment(tmp_path / "a", postgres_url, world, public_url=proxy.url, process=True, **settings)
+            b = deployment(tmp_path / "b", postgres_url, world, public_url=proxy.url, process=True, **settings)
             world.tw.callback_rewrite = None  # the stand-in reaches the balancer itself
             balancer.targets = [a.url, b.url]
             people = Roster(postgres_url)
