@@ -222,9 +222,10 @@ class Deployment:
             time.sleep(0.05)
         raise AssertionError(f"tettpa serve did not answer: {self.log.read_text()[-3000:]}")
 
-    def settle(self, timeout: float = 10.0) -> None:
-        """Wait until the outbox has nothing pending: every send so far is done and recorded."""
-        deadline = time.monotonic() + timeout
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until the outbox has nothing pending: every send so far is done and recorded. (At least 30 s
+        before failing: a bound, not a measurement, on a loaded machine.)"""
+        deadline = time.monotonic() + max(timeout, 30.0)
         while time.monotonic() < deadline:
             if httpx.get(f"{self.url}/healthz", timeout=2).json().get("outbox_backlog") == 0:
                 return
