@@ -140,6 +140,31 @@ def pytest_sessionfinish(session, exitstatus):
         _drop_thread.join(120)
 
 
+_SQLITE_TEMPLATE: list[Path] = []
+
+
+def migrate(database_url: str) -> None:
+    """Bring the database to the newest revision: a fresh SQLite file is a copy of a file migrated once per
+    process (1 ms instead of Alembic's fraction of a second); anything else is migrated by Alembic."""
+    path = Path(database_url.removeprefix("sqlite:///")) if database_url.startswith("sqlite:///") else None
+    if path is not None and not path.exists() and path.parent.is_dir():
+        if not _SQLITE_TEMPLATE:
+            import tempfile
+
+            template = Path(tempfile.mkdtemp(prefix="tettpa-template-")) / "tettpa.db"
+            engine = make_engine(f"sqlite:///{template}")
+            upgrade(engine)
+            engine.dispose()
+            _SQLITE_TEMPLATE.append(template)
+        shutil.copyfile(_SQLITE_TEMPLATE[0], path)
+        return
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory):
     """Migrated once per session (and per xdist worker): a SQLite file, and a PostgreSQL template database

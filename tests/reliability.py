@@ -20,8 +20,7 @@ from bot.standins.server import BackgroundServer
 from bot.standins.telegram import TelegramStandIn
 from models import crypto
 from models.db import make_engine
-from models.migrate import upgrade
-from tests.conftest import TEST_DATA_KEY, make_settings
+from tests.conftest import TEST_DATA_KEY, make_settings, migrate
 from tests.e2e import Deployment
 
 PUBLIC = "https://tettpa.example"  # what Twilio was told; the service listens on 127.0.0.1
@@ -133,8 +132,8 @@ class Roster:
 
     def __init__(self, database_url: str):
         crypto.use_keys([TEST_DATA_KEY])
+        migrate(database_url)
         self.engine = make_engine(database_url)
-        upgrade(self.engine)
         self.service = Service(settings=make_settings(database_url, secret_key=SECRET), engine=self.engine)
 
     def _add(self, fn, **kw) -> dict:
