@@ -151,9 +151,9 @@ def from_person(service: Service, session: Session, person: Person, inc: Incomin
 
 def flooding(session: Session, conv: Conversation, now: datetime) -> bool:
     """More than FLOOD_LIMIT messages from one sender in FLOOD_WINDOW: the rest are kept, not relayed."""
-    # A message handled late is dated by Telegram's `date`, in whole seconds: those of the same second that
-    # were handled promptly (dated by the handling clock, within that second) came before it.
-    upto = now + timedelta(seconds=1) if now.microsecond == 0 else now
+    # A message handled late is dated by Telegram's `date`, in whole seconds; those before it that were
+    # handled promptly are dated by the handling clock, up to PROMPT after they were written: they count.
+    upto = now + PROMPT + timedelta(seconds=1) if now.microsecond == 0 else now
     count = session.exec(
         select(func.count()).select_from(Message).where(
             Message.conversation_id == conv.id, Message.direction == "in", Message.created_at > now - FLOOD_WINDOW,

@@ -10,6 +10,7 @@ TETTPA_TEST_SUBPROCESS=1 to run every Deployment as a process (as the suite did 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import json
 import logging
 import os
@@ -131,6 +132,11 @@ class _InProcess:
     def wait(self, timeout: float | None = None) -> int:
         self.thread.join(timeout)
         if self.thread.is_alive():
+            # Where it hangs, for whoever reads serve.log: every thread's stack.
+            with open(self.handler.baseFilename, "a") as fh:
+                fh.write(f"tettpa serve did not stop within {timeout} s; the threads:\n")
+                fh.flush()
+                faulthandler.dump_traceback(file=fh, all_threads=True)
             self.server.force_exit = True
             self.thread.join(10)
         self._detach()
