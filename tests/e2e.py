@@ -29,7 +29,7 @@ from tests.conftest import TEST_DATA_KEY
 
 BIN = Path(sys.executable).parent
 TETTPA = str(BIN / "tettpa")
-ALL_IN_PROCESSES = os.environ.get("TETTPA_TEST_SUBPROCESS", "") not in ("", "0")
+ALL_AS_PROCESSES = os.environ.get("TETTPA_TEST_SUBPROCESS", "") not in ("", "0")
 
 
 def free_port() -> int:
@@ -163,7 +163,7 @@ class Deployment:
     def __init__(self, workdir: Path, database_url: str, telegram=None, telegram_url: str | None = None,
                  *, process: bool = False, **settings: str):
         self.workdir = workdir
-        self.in_process = not (process or ALL_IN_PROCESSES)
+        self.in_process = not (process or ALL_AS_PROCESSES)
         # In this process the port stays bound from now on (no other test can take it before start()).
         self._socket = bound_socket() if self.in_process else None
         self.port = self._socket.getsockname()[1] if self._socket else free_port()
