@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean messages chromium
+.PHONY: install run test soak lint bench clean messages chromium
 
 install: $(STAMP)
 
@@ -18,8 +18,17 @@ run: install
 	$(BIN)/tettpa db upgrade
 	$(BIN)/tettpa serve
 
+# Two workers (pytest-xdist): most tests wait on sockets and the fake clock, not on the CPU. PYTEST_ARGS
+# adds options (CI: --durations=15); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+PYTEST_ARGS ?=
 test: install chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# The long crash soak: many rounds of random SIGKILLs against one service (`make test` runs one round).
+SOAK_ROUNDS ?= 10
+soak: install
+	TETTPA_TEST_CRASH_ROUNDS=$(SOAK_ROUNDS) $(BIN)/python -m pytest -q -s tests/test_crash.py $(PYTEST_ARGS)
 
 # The dashboard's browser tests drive Debian's Chromium (Playwright never downloads a browser), and the
 # PDF export uses Debian's DejaVu font. Installed only when missing.

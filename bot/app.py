@@ -42,10 +42,10 @@ def local_url(settings) -> str:
     return f"http://{host}:{settings.http_port}"
 
 
-SEND_READ_TIMEOUT = 15.0  # seconds, like the Twilio transport's
+SEND_READ_TIMEOUT = 15.0  # seconds, like the Twilio transport's; the default of TETTPA_TELEGRAM_SEND_TIMEOUT
 
 
-def build_application(token: str, api_url: str) -> Application:
+def build_application(token: str, api_url: str, read_timeout: float = SEND_READ_TIMEOUT) -> Application:
     return (
         Application.builder()
         .token(token)
@@ -56,7 +56,7 @@ def build_application(token: str, api_url: str) -> Application:
         # PTB gives up on an answer after 5 s, but Telegram may still deliver what it was sent: the retry is
         # then a second copy nobody can take back. Waiting longer makes that rarer; it holds up only the
         # Telegram lane, which a Telegram this slow holds up anyway.
-        .read_timeout(SEND_READ_TIMEOUT)
+        .read_timeout(read_timeout)  # TETTPA_TELEGRAM_SEND_TIMEOUT
         .build()
     )
 
@@ -74,7 +74,9 @@ class Runtime:
 
             self.sandbox = Sandbox(service)
             token, api_url = self.sandbox.token, f"{local_url(settings)}/sandbox/telegram"
-        self.application = build_application(token, api_url) if token else None
+        self.application = (
+            build_application(token, api_url, settings.telegram_send_timeout.total_seconds()) if token else None
+        )
         transports = {}
         self.intake = Intake(service)
         if self.application is not None:
@@ -89,7 +91,8 @@ class Runtime:
         self.sender = Sender(service, transports, on_permanent=undeliverable)
         service.kick_outbox = self.sender.kick
         self.scheduler = build_scheduler(service)
-        self.lease = SchedulerLease(service, self.scheduler)
+        self.lease = SchedulerLease(service, self.scheduler, ttl=settings.scheduler_lease,
+                                    renew=settings.scheduler_lease_renew.total_seconds())
         self.webhook_secret = hmac.new(
             settings.secret_key.encode(), b"telegram-webhook", hashlib.sha256
         ).hexdigest()

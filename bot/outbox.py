@@ -215,6 +215,8 @@ class Sender:
         # Called in the same transaction when a row fails for good (another channel, tell the worker).
         self.on_permanent = on_permanent
         self.holder = make_holder()
+        # TETTPA_OUTBOX_LEASE (LEASE by default); a batch still being sent renews its rest every half lease.
+        self.lease = getattr(service.settings, "outbox_lease", None) or LEASE
         self.wake = asyncio.Event()
         self.sent = 0
         self.retried = 0
@@ -273,7 +275,7 @@ class Sender:
     def _claim(self, room: int, busy_lanes: list[str]) -> tuple[list[str], list[Claimed]]:
         with self.service.tx() as session:
             dead = [h for h in store.holders(session) if h and dead_here(h, self.holder)]
-            common = {"now": self.service.now(), "lease": LEASE, "holder": self.holder, "dead_holders": dead}
+            common = {"now": self.service.now(), "lease": self.lease, "holder": self.holder, "dead_holders": dead}
             rows = store.claim(session, limit=room, skip_channels=[TELEGRAM_LANE],
                                skip_addresses=[name for name in busy_lanes if name != TELEGRAM_LANE], **common)
             if TELEGRAM_LANE not in busy_lanes:
@@ -291,14 +293,14 @@ class Sender:
 
     async def _send_in_order(self, items: list[Claimed]) -> None:
         stopped: set[str] = set()  # addresses whose row failed: their later rows wait for its retry
-        renew_at = asyncio.get_running_loop().time() + RENEW_EVERY
+        renew_at = asyncio.get_running_loop().time() + min(RENEW_EVERY, self.lease.total_seconds() / 2)
         for index, item in enumerate(items):
             if item.out.address in stopped:
                 continue
             if asyncio.get_running_loop().time() >= renew_at:
                 # Slow sends: keep the rest of the batch ours, or another process would take it and send it too.
                 await self.service.run(self._renew, [i.row_id for i in items[index:]])
-                renew_at = asyncio.get_running_loop().time() + RENEW_EVERY
+                renew_at = asyncio.get_running_loop().time() + min(RENEW_EVERY, self.lease.total_seconds() / 2)
             if await self._send_one(item):
                 continue
             stopped.add(item.out.address)
@@ -320,7 +322,7 @@ class Sender:
             for row_id in row_ids:
                 row = session.get(Outbox, row_id)
                 if row.status == SENDING and row.holder == self.holder:
-                    row.lease_until = self.service.now() + LEASE
+                    row.lease_until = self.service.now() + self.lease
 
     async def _send_one(self, item: Claimed) -> bool:
         """Send one claimed row (or find that an earlier request got through) and record it; False if it failed."""
@@ -389,7 +391,7 @@ class Sender:
                 return False
             # The provider's clock is compared with this one, so it is the wall clock, not the service's.
             row.tried_at = datetime.now(UTC)
-            row.lease_until = self.service.now() + LEASE
+            row.lease_until = self.service.now() + self.lease
         return True
 
     def _record(self, row_id: int, receipt: Receipt) -> None:

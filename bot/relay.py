@@ -162,10 +162,14 @@ def from_person(service: Service, session: Session, person: Person, inc: Incomin
 
 def bursting(session: Session, conv: Conversation, now: datetime) -> bool:
     """More than BURST_LIMIT messages from one sender in BURST_WINDOW: the rest go combined."""
+    # A message handled late is dated by Telegram's `date`, in whole seconds; those before it that were
+    # handled promptly are dated by the handling clock, up to PROMPT after they were written: they count.
+    upto = now + PROMPT + timedelta(seconds=1) if now.microsecond == 0 else now
     count = session.exec(
         select(func.count()).select_from(Message).where(
             Message.conversation_id == conv.id, Message.direction == "in", Message.created_at > now - BURST_WINDOW,
-            Message.created_at <= now,  # a message handled late is not counted against those written after it
+            Message.created_at < upto if upto > now else Message.created_at <= now,
+            # a message handled late is not counted against those written after it
         )
     ).one()
     return count > BURST_LIMIT

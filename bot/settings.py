@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     # "auto" only without credentials and over a database holding nothing but the demo roster (bot/sandbox.py).
     sandbox_mode: Literal["auto", "0", "1"] = Field(
         default="auto", validation_alias=AliasChoices("TETTPA_SANDBOX", "sandbox_mode"))
+    # How long the service waits, and how long what it has taken stays its own. Today's values are the
+    # production defaults; the tests shorten them so a fault or a dead process costs seconds, not minutes.
+    telegram_send_timeout: Duration = timedelta(seconds=15)  # PTB's read timeout for a send
+    twilio_timeout: Duration = timedelta(seconds=15)  # each request to Twilio's REST API
+    outbox_lease: Duration = timedelta(seconds=60)  # a claimed send is this process's for so long
+    intake_lease: Duration = timedelta(seconds=60)  # an inbound item being handled, likewise
+    scheduler_lease: Duration = timedelta(seconds=30)  # the scheduler lease's TTL (one scheduler per database)
+    scheduler_lease_renew: Duration = timedelta(seconds=10)  # how often its holder renews it
+    intake_backoff: Duration = timedelta(seconds=2)  # a failed inbound item waits 1x, 2x, 4x, 8x this
 
     @field_validator("timezone")
     @classmethod

@@ -81,6 +81,9 @@ class Intake:
         # Only this process's memory: what survives a restart is in the row (see inbound.slow_due).
         self.retry_at: dict[int, datetime] = {}
         self.holder = make_holder()
+        settings = service.settings
+        self.lease = getattr(settings, "intake_lease", None) or LEASE  # TETTPA_INTAKE_LEASE
+        self.backoff = getattr(settings, "intake_backoff", None) or timedelta(seconds=2)  # TETTPA_INTAKE_BACKOFF
 
     def kick(self) -> None:
         self.wake.set()
@@ -102,7 +105,7 @@ class Intake:
         taken = 0
         for item_id, source, payload, attempts in items:
             mine = await self.service.write(lambda session, item_id=item_id: inbound.take(
-                session, item_id=item_id, holder=self.holder, now=self.service.now(), lease=LEASE,
+                session, item_id=item_id, holder=self.holder, now=self.service.now(), lease=self.lease,
                 dead_holders=dead))
             if not mine:
                 continue  # another process took it a moment ago
@@ -174,7 +177,7 @@ class Intake:
         row.attempts += 1
         row.error = problem
         if row.attempts < inbound.FAST_ATTEMPTS:
-            delay = timedelta(seconds=2 ** row.attempts)  # 2, 4, 8, 16 s
+            delay = self.backoff * 2 ** (row.attempts - 1)  # 2, 4, 8, 16 s by default
         else:
             delay = inbound.SLOW_RETRY
             if row.attempts == inbound.FAST_ATTEMPTS:

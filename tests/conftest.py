@@ -3,7 +3,11 @@ fake clock, and the Telegram stand-in served over HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
+import shutil
+import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,24 +52,189 @@ def postgres_available() -> str | None:
         return f"no PostgreSQL at {POSTGRES_URL}: {type(exc).__name__}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path):
-    """A fresh, empty database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'tettpa.db'}"
+# Where the database's own behaviour is the point (claims, leases, intake, two processes, migrations, the
+# dashboard's queries, the crash test), a test runs on SQLite and on PostgreSQL; everywhere else on SQLite
+# only, since the SQL is the same and PostgreSQL's part is tested here. A test or module elsewhere opts in
+# with `@pytest.mark.on_postgres` (or `pytestmark = pytest.mark.on_postgres`). TETTPA_TEST_ALL_POSTGRES=1
+# runs every database test on both, as the suite did before.
+POSTGRES_MODULES = {
+    "test_outbox", "test_intake", "test_lease", "test_two_processes", "test_migrations", "test_dashboard",
+    "test_crash", "test_sqlite_concurrency",
+    # The database is the point here too: migrations over real rows, locks, leases, the atomic handled mark.
+    "test_migrate_lock", "test_phone_encryption", "test_atomic_intake", "test_outbox_recording", "test_units",
+}
+_FROM_TEMPLATE = pytest.StashKey[bool]()
+ALL_ON_POSTGRES = os.environ.get("TETTPA_TEST_ALL_POSTGRES", "") not in ("", "0")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "on_postgres: run on PostgreSQL as well as SQLite (database_url)")
+
+
+def pytest_generate_tests(metafunc):
+    if "database_url" not in metafunc.fixturenames:
         return
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    both = ALL_ON_POSTGRES or module in POSTGRES_MODULES or metafunc.definition.get_closest_marker("on_postgres")
+    params = ["sqlite"] + ([pytest.param("postgresql", marks=pytest.mark.postgres)] if both else [])
+    metafunc.parametrize("database_url", params, indirect=True)
+
+
+def _require_postgres() -> None:
     reason = postgres_available()
     if reason:
         if os.environ.get("TETTPA_REQUIRE_POSTGRES"):
             pytest.fail(f"PostgreSQL is required here (TETTPA_REQUIRE_POSTGRES): {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture
+def database_url(request, tmp_path):
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL database dropped afterwards. (For a test
+    that asks for it migrated, `service` or `migrated_database_url`, a copy of the migrated template.)"""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tettpa.db'}"
+        return
+    _require_postgres()
     name = f"tettpa_{uuid.uuid4().hex[:12]}"
+    template = ""
+    if "migrated_database_url" in request.fixturenames:
+        template = f' TEMPLATE "{request.getfixturevalue("migrated_template")("postgresql")}"'
     with _postgres_admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = POSTGRES_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
+        conn.execute(f'CREATE DATABASE "{name}"{template}')
+    request.node.stash[_FROM_TEMPLATE] = bool(template)
+    yield _postgres_url(name)
+    _drop_later(name)
+
+
+def _postgres_url(name: str) -> str:
+    return f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+
+
+def _drop_postgres(name: str) -> None:
     with _postgres_admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_dropping: queue.Queue[str | None] = queue.Queue()
+
+
+def _dropper() -> None:
+    while (name := _dropping.get()) is not None:
+        with contextlib.suppress(Exception):
+            _drop_postgres(name)
+
+
+_drop_thread = threading.Thread(target=_dropper, name="drop test databases", daemon=True)
+
+
+def _drop_later(name: str) -> None:
+    """A test's PostgreSQL database is dropped beside the next tests (a DROP takes seconds on a busy
+    machine), and all of them before the session ends."""
+    if not _drop_thread.is_alive():
+        _drop_thread.start()
+    _dropping.put(name)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _drop_thread.is_alive():
+        _dropping.put(None)
+        _drop_thread.join(120)
+
+
+_SQLITE_TEMPLATE: list[Path] = []
+
+
+def migrate(database_url: str) -> None:
+    """Bring the database to the newest revision: a fresh SQLite file is a copy of a file migrated once per
+    process (1 ms instead of Alembic's fraction of a second); anything else is migrated by Alembic."""
+    path = Path(database_url.removeprefix("sqlite:///")) if database_url.startswith("sqlite:///") else None
+    if path is not None and not path.exists() and path.parent.is_dir():
+        if not _SQLITE_TEMPLATE:
+            import tempfile
+
+            template = Path(tempfile.mkdtemp(prefix="tettpa-template-")) / "tettpa.db"
+            engine = make_engine(f"sqlite:///{template}")
+            upgrade(engine)
+            engine.dispose()
+            _SQLITE_TEMPLATE.append(template)
+        shutil.copyfile(_SQLITE_TEMPLATE[0], path)
+        return
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory):
+    """Migrated once per session (and per xdist worker): a SQLite file, and a PostgreSQL template database
+    when PostgreSQL runs. Returns a function making a fresh migrated copy of either."""
+    made: dict[str, str] = {}
+
+    def template(kind: str) -> str:
+        if kind not in made:
+            if kind == "sqlite":
+                path = tmp_path_factory.mktemp("template") / "tettpa.db"
+                engine = make_engine(f"sqlite:///{path}")
+                upgrade(engine)
+                engine.dispose()
+                made[kind] = str(path)
+            else:
+                name = f"tettpa_template_{uuid.uuid4().hex[:8]}"
+                with _postgres_admin() as conn:
+                    conn.execute(f'CREATE DATABASE "{name}"')
+                engine = make_engine(_postgres_url(name))
+                upgrade(engine)
+                engine.dispose()  # a template must have no connections while it is copied
+                made[kind] = name
+        return made[kind]
+
+    yield template
+    if "postgresql" in made:
+        with contextlib.suppress(Exception):
+            _drop_postgres(made["postgresql"])
+
+
+@pytest.fixture
+def migrated_database_url(request, database_url, migrated_template, tmp_path):
+    """`database_url`, migrated to the newest revision: a copy of the session's migrated template (1 ms for
+    SQLite, a `CREATE DATABASE ... TEMPLATE` on PostgreSQL) instead of running Alembic again."""
+    if database_url.startswith("sqlite"):
+        shutil.copyfile(migrated_template("sqlite"), tmp_path / "tettpa.db")
+        return database_url
+    if request.node.stash.get(_FROM_TEMPLATE, False):
+        return database_url
+    name = database_url.rsplit("/", 1)[1]
+    template = migrated_template("postgresql")
+    with _postgres_admin() as conn:
+        conn.execute(f'DROP DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return database_url
+
+
+# A wait for the service (a message at a stand-in) is a bound on failing, never a measurement: on a
+# loaded 2-core machine a relay can take seconds. Below this floor, waits are stretched to it, except in
+# the stand-ins' own tests, which check how a wait fails.
+MIN_WAIT = float(os.environ.get("TETTPA_TEST_MIN_WAIT", "30"))
+
+
+@pytest.fixture(autouse=True)
+def _patient_waits(request, monkeypatch):
+    if request.module.__name__.rsplit(".", 1)[-1].startswith("test_standin"):
+        return
+    from bot.standins.telegram import TelegramStandIn
+    from bot.standins.twilio import TwilioStandIn
+
+    def patient(wait, default: float):
+        def waiting(self, who, count: int = 1, timeout: float = default):
+            return wait(self, who, count, timeout if count == 0 else max(timeout, MIN_WAIT))
+        return waiting
+
+    monkeypatch.setattr(TelegramStandIn, "wait_sent", patient(TelegramStandIn.wait_sent, 5.0))
+    monkeypatch.setattr(TwilioStandIn, "wait_sms", patient(TwilioStandIn.wait_sms, 5.0))
+    monkeypatch.setattr(TwilioStandIn, "wait_call", patient(TwilioStandIn.wait_call, 5.0))
 
 
 def make_settings(database_url: str, **overrides) -> Settings:
@@ -87,11 +256,11 @@ def clock():
 
 
 @pytest.fixture
-def service(database_url, clock) -> Service:
+def service(migrated_database_url, clock) -> Service:
     """The core's surroundings over a migrated database, with time that moves only when told."""
+    database_url = migrated_database_url
     settings = make_settings(database_url)
     crypto.use_keys([settings.data_key])
     engine = make_engine(database_url)
-    upgrade(engine)
     yield Service(settings=settings, engine=engine, clock=clock)
     engine.dispose()

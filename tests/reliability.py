@@ -20,8 +20,7 @@ from bot.standins.server import BackgroundServer
 from bot.standins.telegram import TelegramStandIn
 from models import crypto
 from models.db import make_engine
-from models.migrate import upgrade
-from tests.conftest import TEST_DATA_KEY, make_settings
+from tests.conftest import TEST_DATA_KEY, make_settings, migrate
 from tests.e2e import Deployment
 
 PUBLIC = "https://tettpa.example"  # what Twilio was told; the service listens on 127.0.0.1
@@ -55,10 +54,11 @@ def outside(users: dict[int, str] | None = None) -> Iterator[Outside]:
 
 
 def deployment(tmp_path: Path, database_url: str, world: Outside, *, public_url: str | None = PUBLIC,
-               **settings: str) -> Deployment:
+               process: bool = False, **settings: str) -> Deployment:
     """`tettpa serve` with Telegram and Twilio on. Its public URL is PUBLIC (status callbacks reach it
-    through the stand-in's rewrite), or with public_url=None its own local URL (Telegram webhook mode)."""
-    d = Deployment(tmp_path, database_url, world.tg, world.tg.url,
+    through the stand-in's rewrite), or with public_url=None its own local URL (Telegram webhook mode).
+    In this process, or with process=True a real subprocess (to be killed, stopped, or one of two)."""
+    d = Deployment(tmp_path, database_url, world.tg, world.tg.url, process=process,
                    twilio_account_sid=world.tw.account_sid, twilio_auth_token=world.tw.auth_token,
                    twilio_number=SERVICE_NUMBER, twilio_api_url=world.tw.url, **settings)
     if public_url is not None:
@@ -132,8 +132,8 @@ class Roster:
 
     def __init__(self, database_url: str):
         crypto.use_keys([TEST_DATA_KEY])
+        migrate(database_url)
         self.engine = make_engine(database_url)
-        upgrade(self.engine)
         self.service = Service(settings=make_settings(database_url, secret_key=SECRET), engine=self.engine)
 
     def _add(self, fn, **kw) -> dict:

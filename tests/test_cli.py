@@ -76,3 +76,14 @@ def test_it_refuses_to_run_with_credentials_but_a_placeholder_secret(cli):
     cli.env["TETTPA_SECRET_KEY"] = "changeme"
     result = cli.cli("db", "upgrade", check=False)
     assert result.returncode != 0 and "TETTPA_SECRET_KEY" in result.stderr
+
+
+def test_the_tettpa_command_runs_as_a_process(tmp_path):
+    """The rest of this file runs the commands in this process (CliRunner); this one is the installed
+    `tettpa` script itself, a new process with its own environment and working directory."""
+    cli = Deployment(tmp_path, f"sqlite:///{tmp_path / 'cli.db'}", process=True)
+    kari = cli.add("worker", "add", "--name", "Kari Nordmann", "--phone", "412 34 567")
+    assert set(kari) == {"id", "invite_code", "invite_link"}
+    assert json.loads(cli.cli("person", "export", str(kari["id"])).stdout)["person"]["phone"] == "+4741234567"
+    refused = cli.cli("worker", "add", "--name", "X", "--phone", "123", check=False)
+    assert refused.returncode != 0 and refused.stderr.startswith("error: phone:") and "Traceback" not in refused.stderr

@@ -383,7 +383,7 @@ def test_it_delivers_every_message_answer_wakeup_and_reminder_once_across_random
     users = {**{tg: name.split()[0] for tg, name in TG_WORKERS.items()},
              **{tg: name.split()[0] for tg, name in TG_YOUTHS.items()}}
     with outside(users) as world:
-        d = deployment(tmp_path, database_url, world)
+        d = deployment(tmp_path, database_url, world, process=True)  # killed with SIGKILL: a real process
         people = populate(service)
         d.start()
         run = Run(d, world, people, service, rng, label)

@@ -405,19 +405,18 @@ PHONES = ["+4741234567", "+4793456789", "+4799999999", "not a number", "", "+1",
 
 
 @pytest.fixture
-def edge(database_url, tmp_path):
+def edge(migrated_database_url, tmp_path):
     """The real web app of `tettpa serve` (without its loops), over a migrated database with a roster."""
+    database_url = migrated_database_url
     from bot.app import Runtime, create_app
     from bot.service import Service
     from models import crypto
     from models.db import make_engine
-    from models.migrate import upgrade
 
     settings = make_settings(database_url, public_url=PUBLIC, twilio_account_sid=TWILIO_SID,
                              twilio_auth_token=TWILIO_TOKEN, twilio_number="+4790000000")
     crypto.use_keys([settings.data_key])
     engine = make_engine(database_url)
-    upgrade(engine)
     service = Service(settings=settings, engine=engine)
     kw = {"now": service.now(), "secret_key": settings.secret_key}
     with service.tx() as session:

@@ -225,3 +225,22 @@ async def test_it_dates_a_message_handled_at_once_by_the_handling_clock(service)
     with service.tx() as session:
         entries = json.loads(export(session, service.settings, fmt="json"))["entries"]
     assert datetime.fromisoformat(entries[-1]["at"]) == service.now()
+
+
+async def test_it_counts_a_flood_handled_partly_late_by_the_second_telegram_dated_it(service, clock):
+    """25 messages written in one second: the first handled within 5 s (dated by the handling clock, up to
+    5 s after they were written), the rest later (dated by Telegram's whole-second date, which is earlier
+    than the first ones' times). All count towards the flood limit: ten are relayed, not ten more."""
+    from dataclasses import replace
+
+    cast(service)
+    second = service.now().replace(microsecond=0)
+    clock.advance(seconds=0.3)
+    for i in range(6):
+        writes(service, replace(tg(YOUTH_TG, f"flom {i:02d}"), sent_at=second))
+        clock.advance(seconds=0.75)  # the last at 4.05 s
+    clock.advance(seconds=2)
+    for i in range(6, 25):
+        writes(service, replace(tg(YOUTH_TG, f"flom {i:02d}"), sent_at=second))
+    sent = await deliver(service)
+    assert sum("flom " in t for t in (o.text for o in sent.to(PRIMARY_TG))) == 10

@@ -29,7 +29,10 @@ def test_it_runs_the_demo_without_any_accounts(tmp_path):
     d.env.pop("TETTPA_DATA_KEY")
     d.start()
     try:
-        health = httpx.get(f"{d.url}/healthz").json()
+        # The bot connects to the sandbox's Telegram once the server answers: "starting", then "polling".
+        deadline = time.monotonic() + 30
+        while (health := httpx.get(f"{d.url}/healthz").json())["telegram"] != "polling" and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert health["sandbox"] is True and health["telegram"] == "polling"
         page = httpx.get(f"{d.url}/sandbox")
         assert page.status_code == 200 and "Ola Berg" in page.text and "Kari Nordmann" in page.text

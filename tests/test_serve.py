@@ -28,8 +28,10 @@ def telegram():
 
 
 @pytest.fixture
-def deployment(tmp_path, database_url, telegram):
-    d = Deployment(tmp_path, database_url, telegram, telegram.url)
+def deployment(request, tmp_path, database_url, telegram):
+    """In this process, or a real `tettpa serve` for a test marked `process` (one that kills it)."""
+    d = Deployment(tmp_path, database_url, telegram, telegram.url,
+                   process=request.node.get_closest_marker("process") is not None)
     yield d
     d.stop()
 
@@ -125,6 +127,7 @@ def test_it_escalates_to_the_secondary_and_tells_who_took_it(deployment, telegra
     assert "Per har tatt denne." in tg.wait_sent(KARI, 3)[2]["text"]
 
 
+@pytest.mark.process
 def test_it_answers_health_and_serves_the_log_after_a_restart(deployment, telegram):
     tg = telegram
     people = roster(deployment)
@@ -172,6 +175,7 @@ def test_it_registers_a_webhook_and_refuses_updates_without_its_secret(tmp_path,
         d.stop()
 
 
+@pytest.mark.process
 def test_it_escalates_once_across_a_restart(deployment, telegram):
     tg = telegram
     deployment.env["TETTPA_ESCALATION_AFTER"] = "4s"

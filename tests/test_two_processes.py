@@ -89,9 +89,12 @@ def pair(tmp_path, postgres_url):
     with outside({KARI: "Kari", PER: "Per", OLA: "Ola", EMMA: "Emma"}) as world:
         balancer = Balancer()
         with BackgroundServer(balancer.app) as proxy:
-            settings = {"telegram_updates": "webhook", "escalation_after": f"{ESCALATION}s"}
-            a = deployment(tmp_path / "a", postgres_url, world, public_url=proxy.url, **settings)
-            b = deployment(tmp_path / "b", postgres_url, world, public_url=proxy.url, **settings)
+            # The scheduler lease shortened from 30 s (renewed every 10 s) so the freeze test waits 10 s, not
+            # 30 s, for the frozen holder's lease to run out; a renewal every 2 s still leaves 8 s of slack.
+            settings = {"telegram_updates": "webhook", "escalation_after": f"{ESCALATION}s",
+                        "scheduler_lease": "10s", "scheduler_lease_renew": "2s"}
+            a = deployment(tmp_path / "a", postgres_url, world, public_url=proxy.url, process=True, **settings)
+            b = deployment(tmp_path / "b", postgres_url, world, public_url=proxy.url, process=True, **settings)
             world.tw.callback_rewrite = None  # the stand-in reaches the balancer itself
             balancer.targets = [a.url, b.url]
             people = Roster(postgres_url)

@@ -378,10 +378,12 @@ def telegram():
 
 
 @pytest.fixture
-def deployment(tmp_path, database_url, telegram):
+def deployment(request, tmp_path, database_url, telegram):
+    """In this process, or a real `tettpa serve` for a test marked `process` (one that kills it)."""
     from tests.e2e import Deployment
 
-    d = Deployment(tmp_path, database_url, telegram, telegram.url)
+    d = Deployment(tmp_path, database_url, telegram, telegram.url,
+                   process=request.node.get_closest_marker("process") is not None)
     kari = d.add("worker", "add", "--name", "Kari Nordmann")
     ola = d.add("youth", "add", "--name", "Ola Berg", "--primary", str(kari["id"]))
     d.people = {"kari": kari, "ola": ola}
@@ -428,6 +430,7 @@ def test_it_wakes_ola_end_to_end_and_logs_his_button_press(deployment, telegram)
     assert len(telegram.sent_to(601)) == 2 and len(telegram.sent_to(501)) == 1  # nothing for Kari
 
 
+@pytest.mark.process
 def test_it_sends_a_wakeup_exactly_once_when_the_service_is_killed_across_its_time(deployment, telegram):
     d = deployment
     d.start()

@@ -34,13 +34,18 @@ PERMANENT_CODES = {
     30005: "unknown destination handset",
     30006: "landline or unreachable carrier",
 }
-TIMEOUT = 15  # seconds; the twilio client waits forever by default
+TIMEOUT = 15  # seconds; the twilio client waits forever by default (TETTPA_TWILIO_TIMEOUT's default)
 # Newest first: a lost send is among the last few to its number.
 LOOKUP_LIMIT = 20
 
+def _timeout(settings: Settings) -> float:
+    timeout = getattr(settings, "twilio_timeout", None)
+    return timeout.total_seconds() if timeout is not None else TIMEOUT
+
+
 def make_client(settings: Settings) -> Client:
     client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
-                    http_client=TwilioHttpClient(timeout=TIMEOUT))
+                    http_client=TwilioHttpClient(timeout=_timeout(settings)))
     # TWILIO_EDGE / TWILIO_REGION in the environment would rewrite the host of a configured API URL.
     client.edge = client.region = None
     client.api.base_url = settings.twilio_api_url
