@@ -121,21 +121,16 @@ class Runtime:
         self.tasks = [asyncio.create_task(loop_.run(), name=name) for name, loop_ in self.loops.items()]
 
     async def _telegram(self) -> None:
-        """Run the Telegram connection; whatever ends it, /healthz says so and it starts again (the loop's
-        supervisor restarts it too if anything escapes)."""
-        delay = 1.0
-        while True:
-            try:
-                await self._connect_telegram()
-                return  # webhook mode: Telegram calls us from now on
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # Any error, not just Telegram's: a dead task with "starting" in /healthz would hide it.
-                self.telegram_state = f"failing ({type(exc).__name__})"
-                log.error("telegram connection failed (%s); again in %.0f s", type(exc).__name__, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+        """Run the Telegram connection once; whatever ends it, /healthz says so, and its supervisor
+        (bot/loops.py) starts it again after a back-off."""
+        try:
+            await self._connect_telegram()  # returns in webhook mode: Telegram calls us from now on
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Any error, not just Telegram's: a dead task with "starting" in /healthz would hide it.
+            self.telegram_state = f"failing ({type(exc).__name__})"
+            raise
 
     async def _connect_telegram(self) -> None:
         """Connect to Telegram, retrying until it answers, then poll or register the webhook."""

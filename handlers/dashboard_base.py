@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from bot import auth, notes, timespec
 from bot.i18n import Lang
 from bot.service import Service
-from handlers.limits import DASHBOARD_FORM_BYTES, capped_form, db_int, sane_day
+from handlers.limits import DASHBOARD_FORM_BYTES, capped_form, capped_upload, db_int, sane_day
 from models.auth import STAGE_ENROL, STAGE_FULL, STAGE_TOTP
 from models.people import Person, Role, get_person
 
@@ -153,6 +153,14 @@ class Period:
     last: date | None
 
 
+async def read_upload(request: Request, limit: int) -> FormData:
+    """A posted form with a file, read with a byte cap (413); a malformed one is empty, so its CSRF check fails."""
+    try:
+        return await capped_upload(request, limit)
+    except ValueError:
+        return FormData()
+
+
 async def read_form(request: Request) -> FormData:
     """A posted form, read with a byte cap (413, also for multipart); a malformed one is empty, so its CSRF
     check fails."""
@@ -200,9 +208,10 @@ def visible_youth(session: Session, viewer: Viewer, youth_id: int) -> Person | N
 PageFn = Callable[[Service, Request, Viewer, FormData | None], Response]
 
 
-def page(*stages: str) -> Callable[[PageFn], Callable]:
+def page(*stages: str, upload: int | None = None) -> Callable[[PageFn], Callable]:
     """A route for logged-in people at one of `stages` (default: a complete login). Forms must carry the
-    session's CSRF token. The body runs in a worker thread: database work never blocks the event loop."""
+    session's CSRF token. The body runs in a worker thread: database work never blocks the event loop.
+    `upload`: the page takes a file (multipart) of up to that many bytes; other pages refuse multipart."""
     allowed = stages or (STAGE_FULL,)
 
     def wrap(fn: PageFn):
@@ -225,7 +234,9 @@ def page(*stages: str) -> Callable[[PageFn], Callable]:
         async def endpoint(request: Request) -> Response:
             if any(isinstance(v, int) and db_int(v) is None for v in request.path_params.values()):
                 return not_found(service(request))  # an id no row can have (and the database cannot hold)
-            form = await read_form(request) if request.method == "POST" else None
+            form = None
+            if request.method == "POST":
+                form = await read_upload(request, upload) if upload else await read_form(request)
             return await run_in_threadpool(run, request, form)
 
         return endpoint

@@ -30,7 +30,7 @@ def _uploaded(form: FormData) -> bytes | None:
     return data if 0 < len(data) <= MAX_BYTES else None
 
 
-@page()
+@page(upload=MAX_BYTES + 64 * 1024)  # the file and the form around it
 def import_page(svc: Service, request: Request, viewer: Viewer, form: FormData | None) -> Response:
     L = lang(svc)
     if not viewer.coordinator:

@@ -56,6 +56,20 @@ def parse_form(body: bytes) -> FormData:
     return FormData(pairs)
 
 
+async def capped_upload(request: Request, limit: int) -> FormData:
+    """A form that may carry one file (multipart), read with a byte cap before anything parses it."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyRefused(413, "too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyRefused(413, "too large")
+    request._body = bytes(body)  # Starlette parses the form from the body already read, not the socket
+    return await request.form(max_files=1, max_fields=MAX_FIELDS)
+
+
 async def capped_form(request: Request, limit: int) -> FormData:
     """The urlencoded form of a request, read with a byte cap (BodyRefused: 413, or ValueError when malformed)."""
     return parse_form(await read_capped(request, limit))

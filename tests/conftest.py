@@ -74,6 +74,8 @@ def pytest_configure(config):
 def pytest_generate_tests(metafunc):
     if "database_url" not in metafunc.fixturenames:
         return
+    if any("database_url" in str(mark.args[0]) for mark in metafunc.definition.iter_markers("parametrize")):
+        return  # the test names its own databases
     module = metafunc.module.__name__.rsplit(".", 1)[-1]
     both = ALL_ON_POSTGRES or module in POSTGRES_MODULES or metafunc.definition.get_closest_marker("on_postgres")
     params = ["sqlite"] + ([pytest.param("postgresql", marks=pytest.mark.postgres)] if both else [])

@@ -9,7 +9,7 @@ from telegram.ext import ApplicationBuilder, CommandHandler
 from bot.i18n import LANGUAGES, Lang
 from handlers import telegram as edge
 
-BEFORE = (  # the 14-line help the registry replaced, word for word
+BEFORE = (  # the 14-line help the registry replaced, word for word, with the lines added since
     "Slik bruker du Tett på:\n"
     "• Svar på en videresendt melding med «Svar», så går svaret til ungdommen eller forelderen.\n"
     "• «Jeg tar den» sier fra at du tar en melding uten å svare ennå.\n"
@@ -22,6 +22,9 @@ BEFORE = (  # the 14-line help the registry replaced, word for word
     "• /mote: møter med påminnelser (legg til, vis, avlys).\n"
     "• /notat: skriv et notat i kontaktloggen (som svar på en videresendt melding, eller med navnet på "
     "ungdommen).\n"
+    # Added since, as one entry of the registry: consent (issue 16).
+    "• /samtykke som svar på en videresendt melding, eller med navnet: registrer samtykke (kontakt, vekking, "
+    "foresatte, SMS); «/samtykke trekk» trekker det tilbake.\n"
     "• /help: denne hjelpen."
 )
 

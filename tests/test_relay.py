@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import select
 
+from bot import relay
 from bot.contactlog import export
 from models.conversations import Message
 from tests.fakes import deliver
@@ -230,7 +231,8 @@ async def test_it_dates_a_message_handled_at_once_by_the_handling_clock(service)
 async def test_it_counts_a_flood_handled_partly_late_by_the_second_telegram_dated_it(service, clock):
     """25 messages written in one second: the first handled within 5 s (dated by the handling clock, up to
     5 s after they were written), the rest later (dated by Telegram's whole-second date, which is earlier
-    than the first ones' times). All count towards the flood limit: ten are relayed, not ten more."""
+    than the first ones' times). All count towards the burst: five are relayed one by one, not five more,
+    and the other twenty go together in one combined relay."""
     from dataclasses import replace
 
     cast(service)
@@ -243,4 +245,8 @@ async def test_it_counts_a_flood_handled_partly_late_by_the_second_telegram_date
     for i in range(6, 25):
         writes(service, replace(tg(YOUTH_TG, f"flom {i:02d}"), sent_at=second))
     sent = await deliver(service)
-    assert sum("flom " in t for t in (o.text for o in sent.to(PRIMARY_TG))) == 10
+    assert sum("flom " in t for t in (o.text for o in sent.to(PRIMARY_TG))) == relay.BURST_LIMIT
+    clock.advance(seconds=relay.COMBINE_EVERY.total_seconds())
+    relay.relay_combined(service)
+    combined = [t for t in (o.text for o in (await deliver(service)).to(PRIMARY_TG)) if "flom " in t]
+    assert len(combined) == 1 and all(f"flom {i:02d}" in combined[0] for i in range(5, 25))

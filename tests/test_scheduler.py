@@ -44,7 +44,7 @@ async def test_it_has_no_jobs_per_row_only_standing_jobs_that_never_drop_a_late_
     jobs.rebuild(scheduler, service)
     scheduler.start(paused=True)
     assert {j.id for j in scheduler.get_jobs()} == {
-        "schedules:sweep", "schedules:plan", "escalations", "availability", "retention"}
+        "schedules:sweep", "schedules:plan", "escalations", "availability", "retention", "period_notices"}
     for job in scheduler.get_jobs():
         assert job.misfire_grace_time is None and job.coalesce, job.id
     sweep = scheduler.get_job("schedules:sweep")
