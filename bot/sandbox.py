@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from time import monotonic, sleep
 
-from sqlmodel import select
+from sqlmodel import func, select
 
 from bot import auth, consent, period, relay, roster, staff, status_codes, units
 from bot.service import Service
@@ -16,6 +17,7 @@ from bot.standins.telegram import TelegramStandIn
 from bot.standins.twilio import TwilioStandIn
 from models import kv
 from models.auth import STAGE_FULL
+from models.outbox import PENDING, SENDING, Outbox
 from models.people import Person, Role
 from scheduling import jobs as schedules
 from scheduling import wakeups
@@ -185,7 +187,7 @@ class Sandbox:
                 {"id": p.id, "name": p.name, "role": Role(p.role).value,
                  "channel": "telegram" if p.telegram_user_id is not None else "sms",
                  "user_id": p.telegram_user_id, "phone": p.phone, "language": p.language,
-                 "staff": p.role in (Role.worker, Role.coordinator)}
+                 "staff": p.role in (Role.worker, Role.coordinator), "off": bool(p.off)}
                 for p in self._demo_people(session)
             ]
 
@@ -244,7 +246,21 @@ class Sandbox:
             self.clock.advance(step)
             left -= step
             self.due_now()
+            self._sent()
         return self.service.now()
+
+    def _sent(self, bound: float = 3.0) -> None:
+        """Wait (bounded) until what fell due is sent, so each message carries the time it was sent at."""
+        svc = self.service
+        svc.kick_outbox()
+        deadline = monotonic() + bound
+        while monotonic() < deadline:
+            with svc.reading() as session:
+                due = session.exec(select(func.count()).select_from(Outbox).where(
+                    Outbox.status.in_([PENDING, SENDING]), Outbox.due_at <= svc.now())).one()
+            if not due:
+                return
+            sleep(0.02)
 
     def due_now(self) -> None:
         svc = self.service

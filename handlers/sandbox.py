@@ -16,6 +16,7 @@ from bot.acute import is_acute
 from bot.contactlog import export
 from bot.i18n import Lang
 from bot.timespec import SpecError, parse_duration, parse_time
+from handlers.dashboard import channel_labels, direction_labels, kind_labels, party_labels
 from handlers.dashboard_base import set_session_cookie
 from handlers.limits import parse_json, read_capped
 from handlers.twilio import RECEIVED_AT
@@ -41,6 +42,8 @@ async def page(request: Request) -> Response:
     sandbox = _sandbox(request)
     L = Lang("nb")
     html = TEMPLATES.get_template("sandbox.html").render(
+        labels={"kind": kind_labels(L), "channel": channel_labels(L), "party": party_labels(L),
+                "direction": direction_labels(L)},
         _=L._, people=sandbox.people(), login_shown=sandbox.login_shown, tz=str(sandbox.service.settings.tz),
         email=sandbox.coordinator_email, password=sandbox.coordinator_password)
     return HTMLResponse(html)
