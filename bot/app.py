@@ -94,7 +94,7 @@ class Runtime:
         self.scheduler = build_scheduler(service)
         self.lease = SchedulerLease(service, self.scheduler)
         if self.sandbox is not None:
-            self.sandbox.scheduler = self.scheduler
+            self.sandbox.scheduler, self.sandbox.sending = self.scheduler, True
         self.webhook_secret = hmac.new(
             settings.secret_key.encode(), b"telegram-webhook", hashlib.sha256
         ).hexdigest()

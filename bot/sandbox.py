@@ -40,6 +40,7 @@ DEMO_USERS = {row[3] for row in DEMO if row[3] is not None}
 COORDINATOR_EMAIL = "koordinator@example.org"
 COORDINATOR_PASSWORD = "sandkasse-demo"
 PEOPLE_KEY = "sandbox_people"
+CLOCK_KEY = "sandbox_clock_offset"  # seconds the clock was moved, kept over restarts
 STEP = timedelta(minutes=1)  # the clock moves in steps, each followed by what fell due
 MAX_STEPS = 720  # a longer jump takes longer steps: twelve hours in minutes, a day in two-minute steps
 MAX_ADVANCE = timedelta(days=2)
@@ -105,10 +106,12 @@ class Sandbox:
         self.twilio = TwilioStandIn(numbers=(SERVICE_NUMBER,))
         self.sms_in: list[dict] = []  # what the SMS people typed (the stand-in holds what the service sent)
         self._sms_seen: dict[str, datetime] = {}  # a sent SMS's sid: the service's time it was first seen
+        self._advancing = threading.Lock()
         self.pressed: set[tuple[int, int, str]] = set()  # (person, message, button data) used on the page
         self._sms_lock = threading.Lock()
         self.login_shown = False
         self.scheduler = None  # set by the runtime, so an advance can run the standing jobs at once
+        self.sending = False  # the runtime's outbox sender runs: an advance waits for what fell due to go
 
     def seed(self) -> None:
         """Create the demo roster once, and give every Telegram demo person a user in the stand-in."""
@@ -121,6 +124,9 @@ class Sandbox:
                 ids = self._create(session, alone=not real_people)
                 kv.put(session, PEOPLE_KEY, json.dumps(ids))
                 kv.put(session, "sandbox_seeded", "2")
+            moved = kv.get(session, CLOCK_KEY)
+            if moved and self.clock.offset == timedelta(0):
+                self.clock.offset = timedelta(seconds=float(moved))
             people = self._demo_people(session)
             self.login_shown = any(p.role == Role.coordinator and p.password_hash for p in people)
             for person in people:
@@ -240,19 +246,25 @@ class Sandbox:
         it would be, however far the visitor jumps."""
         if delta <= timedelta(0) or delta > MAX_ADVANCE:
             raise ValueError("advance between 1 second and 2 days")
-        left, size = delta, max(STEP, delta / MAX_STEPS)
-        while left > timedelta(0):
-            step = min(size, left)
-            self.clock.advance(step)
-            left -= step
-            self.due_now()
-            self._sent()
+        with self._advancing:  # one advance at a time, whoever asks
+            left, size = delta, max(STEP, delta / MAX_STEPS)
+            while left > timedelta(0):
+                step = min(size, left)
+                self.clock.advance(step)
+                left -= step
+                self.due_now()
+                self._sent()
+            # A restart goes on from here: the rows written "later" stay later than the clock.
+            with self.service.tx() as session:
+                kv.put(session, CLOCK_KEY, str(self.clock.offset.total_seconds()))
         return self.service.now()
 
     def _sent(self, bound: float = 3.0) -> None:
         """Wait (bounded) until what fell due is sent, so each message carries the time it was sent at."""
         svc = self.service
         svc.kick_outbox()
+        if not self.sending:
+            return
         deadline = monotonic() + bound
         while monotonic() < deadline:
             with svc.reading() as session:
