@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from bot.acute import is_acute
 from bot.contactlog import export
-from bot.i18n import Lang
+from bot.i18n import LANGUAGES, Lang
 from bot.timespec import SpecError, parse_duration, parse_time
 from handlers.dashboard import channel_labels, direction_labels, kind_labels, party_labels
 from handlers.dashboard_base import set_session_cookie
@@ -40,11 +40,13 @@ def _local(service, moment: datetime | None) -> str | None:
 async def page(request: Request) -> Response:
     """The page itself; it reads and writes through the JSON routes below."""
     sandbox = _sandbox(request)
-    L = Lang("nb")
+    language = request.query_params.get("lang")
+    language = language if language in LANGUAGES else "nb"  # ?lang=en shows the page in another language
+    L = Lang(language)
     html = TEMPLATES.get_template("sandbox.html").render(
         labels={"kind": kind_labels(L), "channel": channel_labels(L), "party": party_labels(L),
                 "direction": direction_labels(L)},
-        _=L._, people=sandbox.people(), login_shown=sandbox.login_shown, tz=str(sandbox.service.settings.tz),
+        lang=language, rtl=language == "ar", _=L._, people=sandbox.people(), login_shown=sandbox.login_shown, tz=str(sandbox.service.settings.tz),
         email=sandbox.coordinator_email, password=sandbox.coordinator_password)
     return HTMLResponse(html)
 

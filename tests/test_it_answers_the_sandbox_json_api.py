@@ -111,3 +111,12 @@ def test_it_opens_the_dashboard_as_the_demo_coordinator(sandbox):
         assert link.status_code == 303 and link.headers["location"] == "/dashboard"
         dashboard = http.get("/dashboard")
         assert dashboard.status_code == 200 and "Cora" in dashboard.text
+
+
+def test_it_shows_the_page_in_the_language_asked_for(sandbox):
+    assert "Prøv dette:" in httpx.get(f"{sandbox.url}/sandbox").text
+    english = httpx.get(f"{sandbox.url}/sandbox", params={"lang": "en"}).text
+    assert "Try this:" in english and "Prøv dette:" not in english and 'lang="en"' in english
+    arabic = httpx.get(f"{sandbox.url}/sandbox", params={"lang": "ar"}).text
+    assert 'dir="rtl"' in arabic and "جرّب هذا:" in arabic
+    assert 'lang="nb"' in httpx.get(f"{sandbox.url}/sandbox", params={"lang": "xx"}).text
