@@ -188,14 +188,19 @@ class Sandbox:
         return list(session.exec(select(Person).where(where).order_by(Person.id)))
 
     def people(self) -> list[dict]:
+        """The demo people as the page and its API show them (blocking: from async code, `people_in` through
+        `service.read`)."""
         with self.service.reading() as session:
-            return [
-                {"id": p.id, "name": p.name, "role": Role(p.role).value,
-                 "channel": "telegram" if p.telegram_user_id is not None else "sms",
-                 "user_id": p.telegram_user_id, "phone": p.phone, "language": p.language,
-                 "staff": p.role in (Role.worker, Role.coordinator), "off": bool(p.off)}
-                for p in self._demo_people(session)
-            ]
+            return self.people_in(session)
+
+    def people_in(self, session) -> list[dict]:
+        return [
+            {"id": p.id, "name": p.name, "role": Role(p.role).value,
+             "channel": "telegram" if p.telegram_user_id is not None else "sms",
+             "user_id": p.telegram_user_id, "phone": p.phone, "language": p.language,
+             "staff": p.role in (Role.worker, Role.coordinator), "off": bool(p.off)}
+            for p in self._demo_people(session)
+        ]
 
     def coordinator_session(self) -> str | None:
         """A dashboard session for the demo coordinator (the page's link), or None if her login is not shown."""

@@ -33,6 +33,11 @@ def _sandbox(request: Request):
     return request.app.state.runtime.sandbox
 
 
+async def _people(sandbox) -> list[dict]:
+    """The demo people, read in a worker thread (the event loop never waits on the database)."""
+    return await sandbox.service.read(sandbox.people_in)
+
+
 def _local(service, moment: datetime | None) -> str | None:
     return moment.astimezone(service.settings.tz).isoformat(timespec="seconds") if moment else None
 
@@ -46,14 +51,15 @@ async def page(request: Request) -> Response:
     html = TEMPLATES.get_template("sandbox.html").render(
         labels={"kind": kind_labels(L), "channel": channel_labels(L), "party": party_labels(L),
                 "direction": direction_labels(L)},
-        lang=language, rtl=language == "ar", _=L._, people=sandbox.people(), login_shown=sandbox.login_shown, tz=str(sandbox.service.settings.tz),
+        lang=language, rtl=language == "ar", _=L._, people=await _people(sandbox), login_shown=sandbox.login_shown, tz=str(sandbox.service.settings.tz),
         email=sandbox.coordinator_email, password=sandbox.coordinator_password)
     return HTMLResponse(html)
 
 
 async def people(request: Request) -> Response:
     sandbox = _sandbox(request)
-    return JSONResponse({"people": [{k: p[k] for k in ("id", "name", "role", "channel")} for p in sandbox.people()]})
+    return JSONResponse({"people": [{k: p[k] for k in ("id", "name", "role", "channel")}
+                                    for p in await _people(sandbox)]})
 
 
 def _telegram_chat(sandbox, person: dict) -> list[dict]:
@@ -85,7 +91,7 @@ async def chats(request: Request) -> Response:
     """Every demo person's chat with the service, as the stand-ins hold it."""
     sandbox = _sandbox(request)
     result = {}
-    for person in sandbox.people():
+    for person in await _people(sandbox):
         chat = _telegram_chat if person["channel"] == "telegram" else _sms_chat
         result[str(person["id"])] = chat(sandbox, person)
     return JSONResponse({"chats": result, "now": _local(sandbox.service, sandbox.service.now())})
@@ -105,7 +111,7 @@ async def send(request: Request) -> Response:
     svc = sandbox.service
     try:
         form = parse_json(await read_capped(request, SANDBOX_BODY_BYTES))
-        person = next((p for p in sandbox.people() if str(p["id"]) == str(form["person"])), None)
+        person = next((p for p in await _people(sandbox) if str(p["id"]) == str(form["person"])), None)
         if person is None:
             raise ValueError("unknown person")
         reply_to = form.get("reply_to")
@@ -179,7 +185,7 @@ async def log(request: Request) -> Response:
     """The contact log, as `tettpa log export --format json` gives it (the demo roster's only)."""
     sandbox = _sandbox(request)
     svc = sandbox.service
-    ids = {p["id"] for p in sandbox.people()}
+    ids = {p["id"] for p in await _people(sandbox)}
     text = await svc.read(lambda session: export(session, svc.settings, fmt="json"))
     entries = [e for e in json.loads(text)["entries"]
                if e.get("youth_id") in ids or (e.get("youth_id") is None and e.get("worker_id") in ids)]
