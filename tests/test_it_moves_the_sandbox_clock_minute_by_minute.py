@@ -46,7 +46,7 @@ def test_it_does_what_falls_due_at_its_time_on_the_way(sandbox):
     tz = svc.settings.tz
     now = svc.now().astimezone(tz)
     target = now.replace(hour=6, minute=45, second=0, microsecond=0)
-    if target <= now:
+    if target - now < timedelta(hours=1):  # today's 06:30 came (or comes) before the test could watch it
         target += timedelta(days=1)
     if public_holiday_name(target.date()):  # no wake-up on a public holiday, rightly
         pytest.skip(f"{target.date()} is a public holiday: no wake-up")
