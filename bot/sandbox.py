@@ -19,6 +19,7 @@ from models import kv
 from models.auth import STAGE_FULL
 from models.outbox import PENDING, SENDING, Outbox
 from models.people import Person, Role
+from models.schedules import WakeupPlan
 from scheduling import jobs as schedules
 from scheduling import wakeups
 from scheduling.meetings import add_meeting
@@ -40,6 +41,7 @@ DEMO_USERS = {row[3] for row in DEMO if row[3] is not None}
 COORDINATOR_EMAIL = "koordinator@example.org"
 COORDINATOR_PASSWORD = "sandkasse-demo"
 PEOPLE_KEY = "sandbox_people"
+SEEDED = "2"  # the roster's version: "1" (Kari, Per, Ola, Lise) is completed once, keeping what they wrote
 CLOCK_KEY = "sandbox_clock_offset"  # seconds the clock was moved, kept over restarts
 STEP = timedelta(minutes=1)  # the clock moves in steps, each followed by what fell due
 MAX_STEPS = 720  # a longer jump takes longer steps: twelve hours in minutes, a day in two-minute steps
@@ -119,11 +121,12 @@ class Sandbox:
         if refusal(svc) is not None:
             raise RuntimeError("TETTPA_SANDBOX=auto: refused over a database with real people")
         with svc.tx() as session:
-            real_people = session.exec(select(Person.id)).all()
-            if kv.get(session, "sandbox_seeded") is None:
-                ids = self._create(session, alone=not real_people)
+            # Nobody but (an older sandbox's) demo people: only then a unit and the shown demo login.
+            alone = all(user_id in DEMO_USERS for user_id in session.exec(select(Person.telegram_user_id)))
+            if kv.get(session, "sandbox_seeded") != SEEDED:
+                ids = self._create(session, alone=alone)
                 kv.put(session, PEOPLE_KEY, json.dumps(ids))
-                kv.put(session, "sandbox_seeded", "2")
+                kv.put(session, "sandbox_seeded", SEEDED)
             moved = kv.get(session, CLOCK_KEY)
             if moved and self.clock.offset == timedelta(0):
                 self.clock.offset = timedelta(seconds=float(moved))
@@ -143,7 +146,13 @@ class Sandbox:
         unit = units.add_unit(session, name="OT Sandvika", now=now, ot_contact="OT Sandvika, 67 00 00 00").id \
             if alone else None
         made: dict[str, Person] = {}
+        # An older sandbox's people (by their Telegram users) are kept, with their chats and log.
+        earlier = {p.telegram_user_id: p for p in session.exec(
+            select(Person).where(Person.telegram_user_id.in_(DEMO_USERS)))}
         for ref, role, name, user_id, phone, language in DEMO:
+            if user_id in earlier:
+                made[ref] = earlier[user_id]
+                continue
             if role in ("worker", "coordinator"):
                 email = COORDINATOR_EMAIL if role == "coordinator" else f"{ref}@example.org"
                 person = roster.add_worker(session, name=name, email=email, role=role, unit=unit, **kw).person
@@ -178,6 +187,9 @@ class Sandbox:
                                                                              microsecond=0)
         add_meeting(session, svc, youth_id=made["ola"].id, worker_id=made["kari"].id, at=tomorrow,
                     place="Kafé Sentrum", remind="24h,2h")
+        for plan in session.exec(select(WakeupPlan).where(WakeupPlan.youth_id == made["ola"].id,
+                                                          WakeupPlan.active.is_(True))):
+            wakeups.stop_plan(session, svc, plan_id=plan.id)  # an older sandbox's 07:00 on school days
         wakeups.add_plan(session, svc, youth_id=made["ola"].id, at="06:30", days="mon-sun")
         return [p.id for p in made.values()]
 
