@@ -88,11 +88,16 @@ class Runtime:
             transports["call"] = VoiceTransport(client, settings)
             self.intake.dispatchers["sms"] = twilio_handlers.sms_dispatcher(service)
             self.intake.dispatchers["status"] = twilio_handlers.status_dispatcher(service)
+        if self.sandbox is not None:  # SMS to and from the Twilio stand-in, whatever credentials are set
+            transports["sms"] = self.sandbox.sms_transport(local_url(settings))
+            self.intake.dispatchers["sms"] = twilio_handlers.sms_dispatcher(service)
         self.sender = Sender(service, transports, on_permanent=undeliverable)
         service.kick_outbox = self.sender.kick
         self.scheduler = build_scheduler(service)
         self.lease = SchedulerLease(service, self.scheduler, ttl=settings.scheduler_lease,
                                     renew=settings.scheduler_lease_renew.total_seconds())
+        if self.sandbox is not None:
+            self.sandbox.scheduler, self.sandbox.sending = self.scheduler, True
         self.webhook_secret = hmac.new(
             settings.secret_key.encode(), b"telegram-webhook", hashlib.sha256
         ).hexdigest()
@@ -270,6 +275,7 @@ def create_app(runtime: Runtime) -> Starlette:
 
         routes += sandbox_pages.routes
         routes.append(Mount("/sandbox/telegram", app=runtime.sandbox.telegram.app))
+        routes.append(Mount("/sandbox/twilio", app=runtime.sandbox.twilio.app))
     middleware = []
     if runtime.service.settings.public_url.lower().startswith("https://"):
         middleware.append(Middleware(web.StrictTransport))

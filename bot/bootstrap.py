@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from datetime import timedelta
 from pathlib import Path
-
-from sqlmodel import select
 
 from bot.service import Service
 from bot.settings import Settings, get_settings
@@ -56,16 +53,5 @@ def open_service(settings: Settings | None = None, *, migrate: bool = True) -> S
             engine.dispose()
             raise
     service = Service(settings=settings, engine=engine)
-    if settings.sandbox and "escalation_after" not in settings.model_fields_set and _demo_only(service):
-        # In the sandbox a newcomer should see an escalation happen while they watch; never over real people.
-        settings.escalation_after = timedelta(minutes=1)
     return service
 
-
-def _demo_only(service: Service) -> bool:
-    """The database holds nothing but the sandbox's demo roster (or nobody yet)."""
-    from bot.sandbox import DEMO_USERS
-    from models.people import Person
-
-    with service.tx() as session:
-        return all(user_id in DEMO_USERS for user_id in session.exec(select(Person.telegram_user_id)))

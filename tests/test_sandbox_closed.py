@@ -68,13 +68,17 @@ def test_it_never_runs_the_sandbox_with_sandbox_0(bare_env, monkeypatch):
     assert svc.settings.escalation_after == timedelta(minutes=15)
 
 
-def test_it_runs_the_sandbox_over_an_empty_database_with_its_short_escalation(bare_env):
+def test_it_runs_the_sandbox_over_an_empty_database_with_the_production_escalation(bare_env):
     svc = open_service(Settings(_env_file=None))
     assert svc.settings.sandbox and refusal(svc) is None
-    assert svc.settings.escalation_after == timedelta(minutes=1)
+    assert svc.settings.escalation_after == timedelta(minutes=15)  # the clock makes things happen, not settings
     Sandbox(svc).seed()
     assert refusal(svc) is None  # its own roster does not count against it on the next start
-    assert [p["name"] for p in Sandbox(svc).people()] == ["Kari Nordmann", "Per Hansen", "Ola Berg", "Lise Berg"]
+    assert [p["name"] for p in Sandbox(svc).people()] == [
+        "Kari Nordmann", "Per Hansen", "Cora Koordinator", "Ola Berg", "Amir Said", "Oksana Kovalenko", "Lise Berg"]
+    sandbox = Sandbox(svc)
+    sandbox.seed()
+    assert sandbox.login_shown and sandbox.coordinator_session(), "over its own roster the demo login works"
 
 
 def test_it_shows_only_the_demo_roster_on_the_sandbox_page_even_when_forced(bare_env, monkeypatch):
@@ -88,3 +92,4 @@ def test_it_shows_only_the_demo_roster_on_the_sandbox_page_even_when_forced(bare
     shown = sandbox.people()
     assert kari_id not in {p["id"] for p in shown} and "Kari Ekte" not in {p["name"] for p in shown}
     assert 424242 not in {p["user_id"] for p in shown}
+    assert sandbox.login_shown is False and sandbox.coordinator_session() is None, "no demo login over real people"

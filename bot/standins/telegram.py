@@ -822,8 +822,11 @@ class TelegramStandIn:
         bot_first_name: str = "Tett på",
         webhook_attempts: int = 3,
         spec_path: str | Path = SPEC_PATH,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.token = token
+        # Seconds since the epoch for the messages' dates; the sandbox passes its movable clock.
+        self._time = clock or time.time
         # strict=False behaves like the real API for unknown parameters and unknown fields in
         # JSON objects: they are ignored instead of refused (and not recorded as violations).
         self.strict = strict
@@ -1345,7 +1348,7 @@ class TelegramStandIn:
             {
                 "chat": copy.deepcopy(self._chats[user_id]["chat"]),
                 "from": copy.deepcopy(self._users[user_id]),
-                "date": int(time.time()),
+                "date": int(self._time()),
                 "old_chat_member": member if blocked else kicked,
                 "new_chat_member": kicked if blocked else member,
             },
@@ -1365,7 +1368,7 @@ class TelegramStandIn:
             "message_id": record["next_id"],
             "from": copy.deepcopy(sender),
             "chat": copy.deepcopy(record["chat"]),
-            "date": int(time.time()),
+            "date": int(self._time()),
         }
         record["next_id"] += 1
         message.update(extra)
@@ -1622,7 +1625,7 @@ class TelegramStandIn:
             else:
                 message[key] = copy.deepcopy(value)
         if content_edit:
-            message["edit_date"] = int(time.time())
+            message["edit_date"] = int(self._time())
         self._changed.notify_all()
         return copy.deepcopy(message)
 
@@ -1918,7 +1921,7 @@ class TelegramStandIn:
                     if delivered or (error is not None and self._webhook is hook):
                         self._pending = [u for u in self._pending if u["update_id"] != update["update_id"]]
                     if error is not None:
-                        self._webhook_error = (int(time.time()), error)
+                        self._webhook_error = (int(self._time()), error)
                     self._changed.notify_all()
 
     def _post_update(self, client: httpx.Client, hook: JSONDict, update: JSONDict) -> tuple[bool, str | None]:
