@@ -1,0 +1,223 @@
+"""Activities: Ola (Telegram) and Siri (SMS) are invited to bowling, answer with a button or a word, are
+reminded or nudged, and hear of a move or a cancellation; Kari hears the answers together."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import select
+
+from bot import activities, consent, period
+from bot.errors import InputError
+from models.activities import Activity
+from models.outbox import Outbox
+from scheduling import activities as sweep
+from tests.activities_kit import (
+    SIRI_PHONE,
+    activity_log,
+    add_sms_youth,
+    press,
+    send_all,
+    sms_in,
+)
+from tests import activities_kit
+from tests.personas import PARENT_TG, PRIMARY_TG, YOUTH_TG, cast, tg, writes
+from tests.programme import tettpa, tettpa_json
+
+OSLO = ZoneInfo("Europe/Oslo")
+world = activities_kit.world  # the fixture: the Telegram and Twilio stand-ins
+
+
+def oslo(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=OSLO).astimezone(UTC)
+
+
+def bowling(service, **kw) -> int:
+    """Bowling on Friday 17:00, answer by Thursday 12:00 (it is Monday 10:00)."""
+    kw.setdefault("youths", "all")
+    with service.tx() as session:
+        activity, _ = activities.add_activity(session, service, title="Bowling", at=oslo("2026-11-27T17:00"),
+                                              place="Bowlinghallen", respond_by=oslo("2026-11-26T12:00"), **kw)
+        return activity.id
+
+
+def shown(service, activity_id: int) -> dict:
+    with service.tx() as session:
+        return activities.show(session, service, activity_id)
+
+
+def texts(world, chat_id: int) -> list[str]:
+    return [m["text"] for m in world.telegram.sent_to(chat_id)]
+
+
+async def test_it_invites_each_youth_on_their_channel_with_buttons_or_words(service, clock, world):
+    c = cast(service)
+    add_sms_youth(service, c)
+    act = bowling(service)
+    await send_all(service, world, clock)
+    (invitation,) = world.telegram.sent_to(YOUTH_TG)
+    assert invitation["text"] == ("Hei Ola! Du er invitert til Bowling fre. 27. nov. kl. 17:00, Bowlinghallen. "
+                                  "Svar innen tor. 26. nov. kl. 12:00.")
+    buttons = [[(b["text"], b["callback_data"]) for b in row] for row in invitation["reply_markup"]["inline_keyboard"]]
+    assert buttons == [[("Ja", f"act:{act}:yes"), ("Nei", f"act:{act}:no"), ("Kanskje", f"act:{act}:maybe")]]
+    (sms,) = world.twilio.sms_to(SIRI_PHONE)
+    assert sms.startswith("Hei Siri! Du er invitert til Bowling") and sms.endswith("Svar JA, NEI eller KANSKJE.")
+    entries = activity_log(service)
+    assert [(e.channel, e.direction) for e in entries] == [("telegram", "out"), ("sms", "out")]
+
+
+async def test_it_never_shows_a_youth_who_else_is_invited(service, clock, world):
+    c = cast(service)
+    add_sms_youth(service, c)
+    act = bowling(service)
+    with service.tx() as session:
+        activities.move_activity(session, service, activity_id=act, at=oslo("2026-11-28T17:00"))
+    await send_all(service, world, clock)
+    to_ola, to_siri = texts(world, YOUTH_TG), world.twilio.sms_to(SIRI_PHONE)
+    assert len(to_ola) == 2 and len(to_siri) == 2
+    assert not any("Siri" in t or "Lund" in t for t in to_ola)
+    assert not any("Ola" in t or "Berg" in t for t in to_siri)
+
+
+async def test_it_tells_kari_the_answers_together_in_one_message(service, clock, world):
+    c = cast(service)
+    siri = add_sms_youth(service, c)
+    act = bowling(service)
+    await send_all(service, world, clock)
+    assert press(service, c.youth, f"act:{act}:yes").startswith("Takk! Du har svart ja på Bowling")
+    sms_in(service, "Kanskje", "SM1")
+    sweep.run_due(service)
+    await send_all(service, world)
+    assert texts(world, PRIMARY_TG) == []  # not one message per answer: they wait for the digest
+    clock.advance(activities.DIGEST_AFTER)
+    sweep.run_due(service)
+    await send_all(service, world, clock)
+    (digest,) = texts(world, PRIMARY_TG)
+    assert "Ola Berg: ja" in digest and "Siri Lund: kanskje" in digest
+    assert digest.endswith("Så langt: 1 ja, 0 nei, 1 kanskje, 0 har ikke svart.")
+    assert world.twilio.sms_to(SIRI_PHONE)[-1].startswith("Takk! Du har svart kanskje på Bowling")
+    assert {k: shown(service, act)[k] for k in ("yes", "no", "maybe", "unanswered")} == {
+        "yes": [c.youth], "no": [], "maybe": [siri], "unanswered": []}
+    answers = [e for e in activity_log(service) if e.direction == "in"]
+    assert [(e.channel, e.party) for e in answers] == [("telegram", "youth"), ("sms", "youth")]
+
+
+async def test_it_reminds_yes_and_maybe_the_day_before_and_nudges_the_unanswered_once(service, clock, world):
+    c = cast(service)
+    add_sms_youth(service, c)
+    act = bowling(service)
+    await send_all(service, world, clock)
+    press(service, c.youth, f"act:{act}:yes")
+    clock.at = oslo("2026-11-26T12:00")
+    sweep.run_due(service)
+    await send_all(service, world, clock)
+    nudge = world.twilio.sms_to(SIRI_PHONE)[-1]
+    assert nudge.startswith("Hei Siri! Kommer du på Bowling") and nudge.endswith("Svar JA, NEI eller KANSKJE.")
+    clock.at = oslo("2026-11-26T17:00")
+    sweep.run_due(service)
+    sweep.run_due(service)
+    await send_all(service, world, clock)
+    assert texts(world, YOUTH_TG)[-1] == "Hei Ola! Husk Bowling i morgen kl. 17:00, Bowlinghallen."
+    assert len(world.twilio.sms_to(SIRI_PHONE)) == 2  # the invitation and one nudge; no reminder
+    sent = [e.text for e in activity_log(service) if e.direction == "out"]
+    assert sum("purring sendt" in t for t in sent) == 1 and sum("påminnelse sendt" in t for t in sent) == 1
+
+
+async def test_it_tells_everyone_invited_of_a_move_and_a_cancellation(service, clock, world):
+    c = cast(service)
+    add_sms_youth(service, c)
+    act = bowling(service)
+    press(service, c.youth, f"act:{act}:no")
+    for args in (["move", str(act), "--at", "2026-11-28T18:00"], ["cancel", str(act)]):
+        with service.tx() as session:
+            if args[0] == "move":
+                activities.move_activity(session, service, activity_id=act, at=oslo("2026-11-28T18:00"))
+            else:
+                activities.cancel_activity(session, service, activity_id=act)
+    await send_all(service, world, clock)
+    ola, siri = texts(world, YOUTH_TG), world.twilio.sms_to(SIRI_PHONE)
+    moved = "Bowling er flyttet fra fre. 27. nov. kl. 17:00 til lør. 28. nov. kl. 18:00, Bowlinghallen."
+    cancelled = "Bowling lør. 28. nov. kl. 18:00, Bowlinghallen, er avlyst."
+    assert ola[-2:] == siri[-2:] == [moved, cancelled]  # Ola said no, and is told all the same
+    clock.at = oslo("2026-11-27T17:00")
+    sweep.run_due(service)  # Kari hears Ola's "no"; the youths get nothing more for a cancelled activity
+    await send_all(service, world, clock)
+    assert (len(texts(world, YOUTH_TG)), len(world.twilio.sms_to(SIRI_PHONE))) == (len(ola), len(siri))
+    assert sweep.run_due(service) == 0
+
+
+async def test_it_relays_anything_else_and_a_late_yes_as_an_ordinary_message(service, clock, world):
+    c = cast(service)
+    add_sms_youth(service, c)
+    act = bowling(service)
+    sms_in(service, "Hva koster det?", "SM2")
+    with service.tx() as session:
+        activities.cancel_activity(session, service, activity_id=act)
+    sms_in(service, "JA", "SM3")
+    await send_all(service, world, clock)
+    relayed = texts(world, PRIMARY_TG)
+    assert any("Hva koster det?" in t for t in relayed) and any(t.endswith("JA") for t in relayed)
+    assert shown(service, act)["unanswered"] == [c.youth, c.youth + 2]
+
+
+async def test_it_sends_a_minors_parents_a_copy_only_with_the_parents_consent(service, clock, world):
+    c = cast(service)
+    bowling(service)
+    with service.tx() as session:
+        consent.record_consent(session, service.settings, youth_id=c.youth, scope="parents", now=service.now())
+    bowling(service)
+    await send_all(service, world, clock)
+    (copy,) = texts(world, PARENT_TG)
+    assert copy.startswith("Hei Lise! Ola er invitert til Bowling")
+    assert world.telegram.sent_to(PARENT_TG)[0].get("reply_markup") is None
+
+
+def test_it_leaves_out_youths_whose_period_has_ended(service, clock):
+    c = cast(service)
+    siri = add_sms_youth(service, c)
+    with service.tx() as session:
+        period.change_period(service, session, youth_id=c.youth, start=None, end=clock.at.date() - timedelta(days=1))
+    act = bowling(service)
+    assert shown(service, act)["unanswered"] == [siri]
+
+
+def test_it_puts_invitations_in_the_bulk_lane_so_relays_go_first(service):
+    c = cast(service)
+    bowling(service)
+    writes(service, tg(YOUTH_TG, "Hei Kari"))
+    with service.tx() as session:
+        rows = session.exec(select(Outbox).order_by(Outbox.id)).all()
+        assert [r.bulk for r in rows if r.key.startswith("actinv:")] == [True]
+        relay = [r for r in rows if r.address == str(PRIMARY_TG)]
+        assert relay and not relay[0].bulk
+    assert c
+
+
+def test_it_refuses_a_bad_activity_naming_the_field(service):
+    cast(service)
+    with service.tx() as session:
+        for kw, field in (({"title": " "}, "title"), ({"youths": "99"}, "youths"), ({"youths": "x"}, "youths"),
+                          ({"at": oslo("2026-11-20T10:00")}, "at")):
+            values = {"title": "Bowling", "at": oslo("2026-11-27T17:00"), "place": "Hallen", "youths": "all"} | kw
+            with pytest.raises(InputError) as err:
+                activities.add_activity(session, service, **values)
+            assert err.value.field == field
+
+
+def test_it_adds_and_shows_an_activity_from_the_command_line(service):
+    c = cast(service)
+    made = tettpa_json(service, "activity", "add", "--title", "Lunsj", "--at", "2030-05-02T12:00", "--place",
+                       "Kafé Sentrum", "--youths", str(c.youth), "--respond-by", "2030-05-01T12:00")
+    assert made == {"id": made["id"], "invited": 1}
+    data = tettpa_json(service, "activity", "show", str(made["id"]))
+    assert (data["title"], data["yes"], data["no"], data["maybe"], data["unanswered"]) == (
+        "Lunsj", [], [], [], [c.youth])
+    bad = tettpa(service, "activity", "add", "--title", "Lunsj", "--at", "2030-05-02", "--place", "X", ok=False)
+    assert bad.exit_code != 0 and "at:" in bad.stderr
+    moved = tettpa_json(service, "activity", "move", str(made["id"]), "--at", "2030-05-03T12:00")
+    assert moved["at"].startswith("2030-05-03T12:00")
+    assert tettpa_json(service, "activity", "cancel", str(made["id"]))["status"] == "cancelled"
+    with service.tx() as session:
+        assert session.get(Activity, made["id"]).status == "cancelled"
