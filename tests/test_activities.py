@@ -14,6 +14,7 @@ from bot.errors import InputError
 from models.activities import Activity
 from models.outbox import Outbox
 from scheduling import activities as sweep
+from tests import activities_kit
 from tests.activities_kit import (
     SIRI_PHONE,
     activity_log,
@@ -22,7 +23,6 @@ from tests.activities_kit import (
     send_all,
     sms_in,
 )
-from tests import activities_kit
 from tests.personas import PARENT_TG, PRIMARY_TG, YOUTH_TG, cast, tg, writes
 from tests.programme import tettpa, tettpa_json
 
