@@ -221,3 +221,17 @@ def test_it_adds_and_shows_an_activity_from_the_command_line(service):
     assert tettpa_json(service, "activity", "cancel", str(made["id"]))["status"] == "cancelled"
     with service.tx() as session:
         assert session.get(Activity, made["id"]).status == "cancelled"
+
+
+def test_it_counts_activities_and_who_came_in_the_funders_report(service):
+    from bot import report
+
+    c = cast(service)
+    add_sms_youth(service, c)
+    act = bowling(service)
+    press(service, c.youth, f"act:{act}:yes")
+    with service.tx() as session:
+        data = report.figures(session, first=oslo("2026-11-01T00:00").date(), last=oslo("2026-11-30T12:00").date(),
+                              tz=OSLO)
+    assert data["activities"] == {"held": 1, "invited": 2, "came": 1}
+    assert data["by_kind"]["activity"] == 3  # two invitations and one answer
