@@ -13,6 +13,7 @@ from bot import activities, consent, period
 from bot.errors import InputError
 from models.activities import Activity
 from models.outbox import Outbox
+from models.people import Person
 from scheduling import activities as sweep
 from tests import activities_kit
 from tests.activities_kit import (
@@ -23,7 +24,7 @@ from tests.activities_kit import (
     send_all,
     sms_in,
 )
-from tests.personas import PARENT_TG, PRIMARY_TG, YOUTH_TG, cast, tg, writes
+from tests.personas import PARENT_TG, PRIMARY_TG, YOUTH_TG, cast, queued, tg, writes
 from tests.programme import tettpa, tettpa_json
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -235,3 +236,34 @@ def test_it_counts_activities_and_who_came_in_the_funders_report(service):
                               tz=OSLO)
     assert data["activities"] == {"held": 1, "invited": 2, "came": 1}
     assert data["by_kind"]["activity"] == 3  # two invitations and one answer
+
+
+def test_it_makes_an_activity_step_by_step_on_telegram(service):
+    from handlers import activities_telegram as chat
+    from tests.personas import texts_to
+
+    c = cast(service)
+
+    def kari(text: str) -> str:
+        with service.tx() as session:
+            if text.startswith("/aktivitet"):
+                worker = session.get(Person, c.primary)
+                return chat.command(service, session, worker, text.split()[1:])
+            chat.step_or_receive(service, session, tg(PRIMARY_TG, text))
+        return texts_to(service, PRIMARY_TG)[-1]
+
+    assert kari("/aktivitet").startswith("Ny aktivitet. Hva skal dere gjøre?")
+    assert kari("Bowling") == "Når? For eksempel 27.11 17:00."
+    assert kari("i går 17:00").startswith("Sjekk tidspunktet")
+    assert kari("27.11 17:00") == "Hvor?"
+    assert kari("Bowlinghallen").startswith("Hvem inviteres?")
+    assert kari("Nora").startswith("Fant ingen av dine ungdommer som heter nora.")
+    assert kari("Ola") == "Svarfrist? For eksempel 26.11 12:00, eller nei."
+    assert kari("26.11 12:00") == "Invitasjonen til Bowling er sendt. Inviterte: 1. Du får svarene samlet."
+    (invitation,) = [q for q in queued(service, YOUTH_TG) if q["row"].key.startswith("actinv:")]
+    assert invitation["text"].startswith("Hei Ola! Du er invitert til Bowling fre. 27. nov. kl. 17:00, Bowlinghallen.")
+    with service.tx() as session:
+        (made,) = session.exec(select(Activity)).all()
+        assert (made.status, made.created_by, made.respond_by) == ("scheduled", c.primary, oslo("2026-11-26T12:00"))
+    writes(service, tg(PRIMARY_TG, "Hei"))  # the draft is done: an ordinary message again
+    assert texts_to(service, PRIMARY_TG)[-1].startswith("Svar på en videresendt melding")
