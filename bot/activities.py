@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from bot import consent, period, texts, units
-from bot.actions import action, reply_hook
+from bot.actions import action
 from bot.contactlog import record
 from bot.errors import InputError
 from bot.events import Incoming
@@ -52,7 +52,7 @@ def chosen_youths(session: Session, service: Service, *, unit_id: int | None = N
                   youths: str | None = None) -> list[Person]:
     """The youths a unit, a worker's youths or a list (or `all`) names; those whose period is over are left out."""
     query = select(Person).where(Person.role == Role.youth).order_by(Person.id)
-    if youths and youths.strip().lower() != "all":
+    if youths is not None and youths.strip().lower() != "all":
         wanted = _ids(youths, "youths")
         found = {p.id: p for p in session.exec(query.where(Person.id.in_(wanted)))}
         missing = [i for i in wanted if i not in found]
@@ -267,9 +267,10 @@ def answer_in(service: Service, person: Person, text: str | None) -> str | None:
     return None
 
 
-@reply_hook
 def activity_reply(service: Service, session: Session, person: Person, inc: Incoming) -> bool:
-    """JA / NEI / KANSKJE answers the youth's nearest open invitation (unanswered first); anything else is relayed."""
+    """JA / NEI / KANSKJE answers the youth's nearest open invitation (unanswered first); anything else is relayed.
+    Registered by scheduling/activities.py after the meetings' hook, so a JA right after a meeting reminder
+    answers the meeting."""
     if person.role != Role.youth or inc.media:
         return False
     said = answer_in(service, person, inc.text)

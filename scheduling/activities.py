@@ -10,12 +10,16 @@ from sqlmodel import Session, select
 
 from bot import activities as core
 from bot import period
+from bot.actions import reply_hook
 from bot.i18n import Lang
 from bot.outbox import send_text
 from bot.relay import lang
 from bot.service import Service
 from models.activities import MAYBE, NO, SCHEDULED, YES, Activity, ActivityInvite
 from models.people import Person, get_person
+from scheduling import meetings  # noqa: F401  (its reply hook first: a JA after a meeting reminder is for the meeting)
+
+reply_hook(core.activity_reply)
 
 
 def _due(session: Session, column, now, limit: int) -> list[Activity]:

@@ -267,3 +267,22 @@ def test_it_makes_an_activity_step_by_step_on_telegram(service):
         assert (made.status, made.created_by, made.respond_by) == ("scheduled", c.primary, oslo("2026-11-26T12:00"))
     writes(service, tg(PRIMARY_TG, "Hei"))  # the draft is done: an ordinary message again
     assert texts_to(service, PRIMARY_TG)[-1].startswith("Svar på en videresendt melding")
+
+
+def test_it_lets_a_ja_after_a_meeting_reminder_answer_the_meeting(service, clock):
+    from models.schedules import Meeting
+    from scheduling import meetings
+
+    c = cast(service)
+    add_sms_youth(service, c)
+    act = bowling(service)
+    with service.tx() as session:
+        meeting = meetings.add_meeting(session, service, youth_id=c.youth + 2, worker_id=c.primary,
+                                       at=oslo("2026-11-23T11:00"), place="Kafé", remind="2h").id
+    meetings.run_due_reminders(service)
+    sms_in(service, "JA", "SM9")
+    with service.tx() as session:
+        assert session.get(Meeting, meeting).answer == "yes"
+    assert shown(service, act)["unanswered"] == [c.youth, c.youth + 2]
+    sms_in(service, "kanskje", "SM11")  # no meeting answer: the invitation's
+    assert shown(service, act)["maybe"] == [c.youth + 2]
