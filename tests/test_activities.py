@@ -286,3 +286,57 @@ def test_it_lets_a_ja_after_a_meeting_reminder_answer_the_meeting(service, clock
     assert shown(service, act)["unanswered"] == [c.youth, c.youth + 2]
     sms_in(service, "kanskje", "SM11")  # no meeting answer: the invitation's
     assert shown(service, act)["maybe"] == [c.youth + 2]
+
+
+# --- through `tettpa serve`: PTB's handlers, the sweep and the outbox against the Telegram stand-in ---
+
+KARI_TG, OLA_TG = 511, 611
+
+
+@pytest.fixture
+def serve_telegram():
+    from bot.standins.server import BackgroundServer
+    from bot.standins.telegram import TelegramStandIn
+
+    stand_in = TelegramStandIn(token="424245:ACT-E2E", strict=True, bot_username="TettPaTestBot")
+    for user_id, name in ((KARI_TG, "Kari"), (OLA_TG, "Ola")):
+        stand_in.add_user(user_id, name, language_code="nb")
+    with BackgroundServer(stand_in.app) as server:
+        stand_in.url = server.url
+        yield stand_in
+    assert stand_in.violations == []
+
+
+def test_it_invites_answers_and_cancels_through_tettpa_serve(tmp_path, database_url, serve_telegram):
+    import json
+
+    from tests.e2e import Deployment
+
+    telegram = serve_telegram
+    d = Deployment(tmp_path, database_url, telegram, telegram.url)
+    kari = d.add("worker", "add", "--name", "Kari Nordmann")
+    ola = d.add("youth", "add", "--name", "Ola Berg", "--primary", str(kari["id"]))
+    try:
+        d.start()
+        for person, user_id in ((kari, KARI_TG), (ola, OLA_TG)):
+            telegram.user_sends(user_id, f"/start {person['invite_code']}")
+            telegram.wait_sent(user_id, 1, timeout=10)
+        at = (datetime.now(OSLO) + timedelta(days=3)).strftime("%Y-%m-%dT17:00")
+        made = d.add("activity", "add", "--title", "Bowling", "--at", at, "--place", "Bowlinghallen")
+        assert made == {"id": made["id"], "invited": 1}
+        invitation = telegram.wait_sent(OLA_TG, 2, timeout=10)[1]
+        assert invitation["text"].startswith("Hei Ola! Du er invitert til Bowling")
+        yes = invitation["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        telegram.user_presses(OLA_TG, invitation["message_id"], yes)
+        assert telegram.wait_sent(OLA_TG, 3, timeout=10)[2]["text"].startswith("Takk! Du har svart ja på Bowling")
+        assert d.add("activity", "show", str(made["id"]))["yes"] == [ola["id"]]
+        d.add("activity", "cancel", str(made["id"]))
+        assert telegram.wait_sent(OLA_TG, 4, timeout=10)[3]["text"].endswith("er avlyst.")
+        d.add("notice", "send", "--worker", str(kari["id"]), "--text", "Kontoret er stengt i morgen.")
+        assert telegram.wait_sent(OLA_TG, 5, timeout=10)[4]["text"] == "Kontoret er stengt i morgen."
+        # Each entry was written in the transaction that queued its send, so all are there by now.
+        entries = json.loads(d.cli("log", "export", "--format", "json").stdout)["entries"]
+        kinds = [(e["direction"], e["party"]) for e in entries if e["kind"] == "activity"]
+        assert kinds == [("out", "system"), ("in", "youth"), ("out", "system"), ("out", "system")]
+    finally:
+        d.stop()
