@@ -239,10 +239,12 @@ def activity_action(service: Service, session: Session, person: Person, value: s
     invite = _invite_of(session, activity.id, person.id) if activity is not None else None
     if invite is None or said not in ANSWERS:
         return None
+    before = invite.answer
     reply = answer(service, session, activity, invite, person, said, "telegram")
-    # The press's own answer is a toast that vanishes: the answer also stays in the chat, once per answer.
-    send_text(session, key=f"actok:{activity.id}:{person.id}:{said}:{service.now().isoformat()}", person=person,
-              text=reply, now=service.now(), channel="telegram")
+    if invite.answer != before:
+        # The press's own answer is a toast that vanishes: a new answer also stays in the chat.
+        send_text(session, key=f"actok:{activity.id}:{person.id}:{said}:{service.now().isoformat()}",
+                  person=person, text=reply, now=service.now(), channel="telegram")
     service.kick_outbox()
     return reply
 
@@ -312,6 +314,8 @@ def _tell_everyone(service: Service, session: Session, activity: Activity, stage
     now = service.now()
     for invite in invites(session, activity.id):
         youth = get_person(session, person_id=invite.youth_id)
+        if period.is_over(session, service, youth.id, now):
+            continue  # after the follow-up period nothing more is sent
         channel = _send(service, session, key=f"act{stage}:{activity.id}:{youth.id}:{now.isoformat()}",
                         person=youth, now=now, text=make_text(lang(service, youth), youth))
         log(service, session, activity, youth, channel=channel or "none", direction="out" if channel else "none",

@@ -50,6 +50,10 @@ def _create(svc: Service, session: Session, viewer: Viewer, form: FormData, mine
     who = form.get("who") or "mine"
     if who == "chosen":
         chosen = [int(v) for v in form.getlist("youth") if str(v).isdigit() and int(v) in allowed]
+    elif who == "worker":
+        raw = str(form.get("worker") or "")
+        theirs = {y.id for y in youths_of(session, worker_id=int(raw))} if raw.isdigit() else set()
+        chosen = sorted(theirs & allowed)
     else:
         chosen = sorted(allowed)
     if not chosen:
@@ -87,6 +91,9 @@ def activities_page(svc: Service, request: Request, viewer: Viewer, form: FormDa
             rows.append({"activity": activity, "yes": answers[YES], "no": answers[NO], "maybe": answers[MAYBE],
                          "unanswered": answers[None]})
         youths = [(y.id, y.name) for y in mine]
+        worker_ids = {i for y in mine for i in (y.primary_id, y.secondary_id) if i}
+        workers = [(w.id, w.name) for w in (session.get(Person, i) for i in sorted(worker_ids)) if w is not None] \
+            if viewer.coordinator else []
     return render(svc, "activities.html", status=400 if error else 200, viewer=viewer, title=L._("Aktiviteter"),
-                  rows=rows, youths=youths, error=error, saved=request.query_params.get("saved"),
+                  rows=rows, youths=youths, workers=workers, error=error, saved=request.query_params.get("saved"),
                   form=form or {})

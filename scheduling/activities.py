@@ -63,7 +63,9 @@ def _to_invited(service: Service, session: Session, activity: Activity, stage: s
                 text = L._("Hei {name}! Husk {title} {when}, {place}.", **values)
             else:
                 text = L._("Hei {name}! Kommer du på {title} {when}, {place}?", **values)
-            channel = core._send(service, session, key=f"act{stage}:{activity.id}:{person.id}", person=person,
+            # The activity's time is in the key: after a move, the new time's reminder is a new send.
+            key = f"act{stage}:{activity.id}:{person.id}:{int(activity.at.timestamp())}"
+            channel = core._send(service, session, key=key, person=person,
                                  text=text, now=now, activity=activity if stage == "nudge" else None)
             if person.id != youth.id:
                 continue

@@ -69,3 +69,16 @@ def test_it_makes_an_activity_in_the_browser_and_shows_who_answered(tmp_path, te
         assert (shown["yes"], shown["unanswered"]) == ([], [ola["id"], ola["id"] + 1])
     finally:
         d.stop()
+
+
+def test_it_lets_a_coordinator_invite_one_workers_youths(service):
+    s = staff_cast(service)
+    http = logged_in(service, "coordinator")
+    page = http.get("/dashboard/activities")
+    assert 'name="worker"' in page.text
+    made = http.post("/dashboard/activities", data={
+        "csrf": csrf_of(page.text), "title": "Lunsj", "at": "2026-11-27T12:00", "place": "Kafé Sentrum",
+        "who": "worker", "worker": str(s.primary)})
+    assert made.status_code == 303
+    with service.tx() as session:
+        assert [i.youth_id for i in session.exec(select(ActivityInvite))] == [s.youth]
