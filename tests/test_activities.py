@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot import activities, consent, period
+from bot import activities, consent, period, roster
 from bot.errors import InputError
 from models.activities import Activity
 from models.outbox import Outbox
@@ -340,3 +340,45 @@ def test_it_invites_answers_and_cancels_through_tettpa_serve(tmp_path, database_
         assert kinds == [("out", "system"), ("in", "youth"), ("out", "system"), ("out", "system")]
     finally:
         d.stop()
+
+
+async def test_it_invites_in_each_youths_language_and_takes_their_words(service, clock, world):
+    c = cast(service, youth_language="en")
+    siri = add_sms_youth(service, c, language="uk")
+    act = bowling(service)
+    await send_all(service, world, clock)
+    (invitation,) = world.telegram.sent_to(YOUTH_TG)
+    assert invitation["text"].startswith("Hi Ola! You are invited to Bowling")
+    assert [b["text"] for b in invitation["reply_markup"]["inline_keyboard"][0]] == ["Yes", "No", "Maybe"]
+    assert world.twilio.sms_to(SIRI_PHONE)[0].endswith("Відповідайте ТАК, НІ або МОЖЛИВО.")
+    sms_in(service, "Можливо!", "SMU1")
+    assert shown(service, act)["maybe"] == [siri]
+
+
+def test_it_spaces_telegram_invitations_under_telegrams_rate(service):
+    c = cast(service)
+    with service.tx() as session:
+        for n in range(5):
+            roster_youth = roster.add_youth(
+                session, name=f"Ung {n}", primary=c.primary, now=service.now(), secret_key=service.settings.secret_key)
+            roster_youth.person.telegram_chat_id = roster_youth.person.telegram_user_id = 7000 + n
+    bowling(service)
+    with service.tx() as session:
+        due = [r.due_at for r in session.exec(select(Outbox).where(Outbox.key.like("actinv:%"))
+                                              .order_by(Outbox.due_at))]
+    assert len(due) == 6 and all(b - a >= activities.BULK_GAP for a, b in zip(due, due[1:]))
+
+
+async def test_it_reminds_again_at_the_new_time_after_a_move(service, clock, world):
+    c = cast(service)
+    act = bowling(service)
+    press(service, c.youth, f"act:{act}:yes")
+    clock.at = oslo("2026-11-26T17:00")
+    sweep.run_due(service)
+    with service.tx() as session:
+        activities.move_activity(session, service, activity_id=act, at=oslo("2026-11-28T17:00"))
+    clock.at = oslo("2026-11-27T17:00")
+    sweep.run_due(service)
+    await send_all(service, world, clock)
+    reminders = [t for t in texts(world, YOUTH_TG) if t.startswith("Hei Ola! Husk Bowling")]
+    assert len(reminders) == 2 and reminders[-1] == "Hei Ola! Husk Bowling i morgen kl. 17:00, Bowlinghallen."
