@@ -29,7 +29,7 @@ def send_notice(session: Session, service: Service, *, text: str, unit_id: int |
     if not people:
         raise InputError("youths", "nobody to send to (no youth whose follow-up period is running)")
     now = service.now()
-    notice = Notice(text=text, created_by=created_by, created_at=now)
+    notice = Notice(created_by=created_by, created_at=now)
     session.add(notice)
     session.flush()
     for youth in people:

@@ -53,10 +53,10 @@ class ActivityInvite(SQLModel, table=True):
 
 
 class Notice(SQLModel, table=True):
-    """A one-way message to many youths; replies come back as ordinary messages."""
+    """A one-way message to many youths; replies come back as ordinary messages. Its text is kept only in the
+    contact log and the outbox, so TETTPA_RETENTION deletes it like any message text."""
 
     id: int | None = Field(default=None, primary_key=True)
-    text: str = Field(sa_type=EncryptedText)
     created_by: int | None = Field(default=None, foreign_key="person.id")
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_to: int = 0

@@ -57,3 +57,16 @@ def test_it_sends_a_notice_from_the_command_line_and_names_a_bad_field(service):
     assert bad.exit_code != 0 and bad.stderr.startswith("error: unit:")
     bad = tettpa(service, "notice", "send", "--youths", "all", "--text", " ", ok=False)
     assert bad.exit_code != 0 and "text:" in bad.stderr
+
+
+def test_it_deletes_a_notices_text_after_the_retention_like_a_message(service, clock):
+    from datetime import timedelta
+
+    from bot import privacy
+
+    c = cast(service)
+    notify(service, youths=str(c.youth))
+    clock.advance(service.settings.retention + timedelta(days=1))
+    privacy.purge_expired(service)
+    (entry,) = activity_log(service)
+    assert entry.text_purged and CLOSED not in entry.text

@@ -60,7 +60,6 @@ def upgrade() -> None:
     op.create_table(
         "notice",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("text", models.crypto.EncryptedText(), nullable=False),
         sa.Column("created_by", sa.Integer(), nullable=True),
         sa.Column("created_at", models.types.UTCDateTime(), nullable=False),
         sa.Column("sent_to", sa.Integer(), nullable=False),
