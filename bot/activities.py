@@ -73,7 +73,7 @@ def chosen_youths(session: Session, service: Service, *, unit_id: int | None = N
     return [p for p in people if not period.is_over(session, service, p.id, now)]
 
 
-def _clean(value: str | None, field: str) -> str:
+def clean(value: str | None, field: str) -> str:
     value = " ".join((value or "").split())
     if not value or len(value) > MAX_TITLE:
         raise InputError(field, f"give a {field} of 1 to {MAX_TITLE} characters")
@@ -108,12 +108,12 @@ def _sms_hint(L: Lang) -> str:
     return L._("Svar JA, NEI eller KANSKJE.")
 
 
-def _values(L: Lang, activity: Activity, person: Person, now: datetime) -> dict:
+def texts_values(L: Lang, activity: Activity, person: Person, now: datetime) -> dict:
     return {"name": texts.first_name(person.name), "title": activity.title, "when": L.when(activity.at, now),
             "place": activity.place}
 
 
-def _send(service: Service, session: Session, *, key: str, person: Person, text: str, now: datetime,
+def send_one(service: Service, session: Session, *, key: str, person: Person, text: str, now: datetime,
           activity: Activity | None = None) -> str | None:
     """Queue one bulk send; with `activity`, the answer buttons (Telegram) or the words to answer (SMS).
     The channel it went on, or None when the person cannot be reached."""
@@ -130,7 +130,7 @@ def _send(service: Service, session: Session, *, key: str, person: Person, text:
     return channel
 
 
-def _parents(session: Session, youth: Person, now: datetime, service: Service) -> list[Person]:
+def parents_copied(session: Session, youth: Person, now: datetime, service: Service) -> list[Person]:
     """A minor's parents hear of activities only with the `parents` consent."""
     if not period.is_minor(youth, now.astimezone(service.settings.tz).date()):
         return []
@@ -156,7 +156,7 @@ def add_activity(session: Session, service: Service, *, title: str, at: datetime
                  respond_by: datetime | None = None, created_by: int | None = None) -> tuple[Activity, int]:
     """Make the activity and invite each chosen youth (and, with consent, a minor's parents); (activity, invited)."""
     now = service.now()
-    title, place = _clean(title, "title"), _clean(place, "place")
+    title, place = clean(title, "title"), clean(place, "place")
     if at.tzinfo is None:
         raise InputError("at", "give the time with a date, e.g. 2026-12-10T17:00")
     if at <= now:
@@ -182,21 +182,21 @@ def add_activity(session: Session, service: Service, *, title: str, at: datetime
 
 def _invite(service: Service, session: Session, activity: Activity, youth: Person, now: datetime, N: Lang) -> None:
     L = lang(service, youth)
-    text = L._("Hei {name}! Du er invitert til {title} {when}, {place}.", **_values(L, activity, youth, now))
+    text = L._("Hei {name}! Du er invitert til {title} {when}, {place}.", **texts_values(L, activity, youth, now))
     if activity.respond_by is not None:
         text += " " + L._("Svar innen {deadline}.", deadline=L.when(activity.respond_by, now))
-    channel = _send(service, session, key=f"actinv:{activity.id}:{youth.id}", person=youth, text=text, now=now,
+    channel = send_one(service, session, key=f"actinv:{activity.id}:{youth.id}", person=youth, text=text, now=now,
                     activity=activity)
     log(service, session, activity, youth, channel=channel or "none", direction="out" if channel else "none",
         text=N._("Aktivitet {title} {when}, {place}: invitasjon sendt til {name}", title=activity.title,
                  when=log_when(service, activity), place=activity.place, name=youth.name) if channel else
         N._("Aktivitet {title} {when}: {name} kunne ikke nås", title=activity.title,
             when=log_when(service, activity), name=youth.name))
-    for parent in _parents(session, youth, now, service):
+    for parent in parents_copied(session, youth, now, service):
         P = lang(service, parent)
-        _send(service, session, key=f"actinv:{activity.id}:{youth.id}:p{parent.id}", person=parent, now=now,
+        send_one(service, session, key=f"actinv:{activity.id}:{youth.id}:p{parent.id}", person=parent, now=now,
               text=P._("Hei {name}! {youth} er invitert til {title} {when}, {place}.",
-                       youth=texts.first_name(youth.name), **_values(P, activity, parent, now)))
+                       youth=texts.first_name(youth.name), **texts_values(P, activity, parent, now)))
 
 
 # -- answers ---------------------------------------------------------------------------------------
@@ -316,12 +316,12 @@ def _tell_everyone(service: Service, session: Session, activity: Activity, stage
         youth = get_person(session, person_id=invite.youth_id)
         if period.is_over(session, service, youth.id, now):
             continue  # after the follow-up period nothing more is sent
-        channel = _send(service, session, key=f"act{stage}:{activity.id}:{youth.id}:{now.isoformat()}",
+        channel = send_one(service, session, key=f"act{stage}:{activity.id}:{youth.id}:{now.isoformat()}",
                         person=youth, now=now, text=make_text(lang(service, youth), youth))
         log(service, session, activity, youth, channel=channel or "none", direction="out" if channel else "none",
             text=f"{log_text} ({youth.name})")
-        for parent in _parents(session, youth, now, service):
-            _send(service, session, key=f"act{stage}:{activity.id}:{youth.id}:p{parent.id}:{now.isoformat()}",
+        for parent in parents_copied(session, youth, now, service):
+            send_one(service, session, key=f"act{stage}:{activity.id}:{youth.id}:p{parent.id}:{now.isoformat()}",
                   person=parent, now=now, text=make_text(lang(service, parent), parent))
     service.kick_outbox()
 

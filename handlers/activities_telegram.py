@@ -162,13 +162,13 @@ def _advance(service: Service, session: Session, worker: Person, W: Lang, draft:
              text: str, source: str) -> str:
     now = service.now()
     if at_step == "title":
-        draft.title = activities._clean(text, "title")
+        draft.title = activities.clean(text, "title")
     elif at_step == "at":
         draft.at = _when(service, text, "at")
         if draft.at <= now:
             raise InputError("at", "has passed")
     elif at_step == "place":
-        draft.place = activities._clean(text, "place")
+        draft.place = activities.clean(text, "place")
     elif at_step == "who":
         draft.unit_id = None
         kv.put(session, f"aktivitet-who:{worker.id}", _who(session, service, worker, W, text))

@@ -55,17 +55,17 @@ def _to_invited(service: Service, session: Session, activity: Activity, stage: s
         youth = get_person(session, person_id=invite.youth_id)
         if invite.answer not in answers or period.is_over(session, service, youth.id, now):
             continue
-        people = [youth] + (core._parents(session, youth, now, service) if stage == "remind" else [])
+        people = [youth] + (core.parents_copied(session, youth, now, service) if stage == "remind" else [])
         for person in people:
             L = lang(service, person)
-            values = core._values(L, activity, person, now)
+            values = core.texts_values(L, activity, person, now)
             if stage == "remind":
                 text = L._("Hei {name}! Husk {title} {when}, {place}.", **values)
             else:
                 text = L._("Hei {name}! Kommer du på {title} {when}, {place}?", **values)
             # The activity's time is in the key: after a move, the new time's reminder is a new send.
             key = f"act{stage}:{activity.id}:{person.id}:{int(activity.at.timestamp())}"
-            channel = core._send(service, session, key=key, person=person,
+            channel = core.send_one(service, session, key=key, person=person,
                                  text=text, now=now, activity=activity if stage == "nudge" else None)
             if person.id != youth.id:
                 continue
