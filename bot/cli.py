@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from bot.cli_activities import register as register_activities
 from bot.cli_admin import data_app, keys_app, person_app
 from bot.cli_common import fail, out, run, service  # noqa: F401  (also used from here)
 from bot.cli_golive import backup, connect_app, doctor, import_app, invite_cards, invite_send
@@ -38,6 +39,7 @@ app.add_typer(connect_app, name="connect")
 app.command("doctor")(doctor)
 app.command("backup")(backup)
 app.add_typer(import_app, name="import")
+register_activities(app)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 

@@ -46,7 +46,9 @@ def _purge(session: Session, cutoff: datetime, placeholder: str) -> dict[str, in
     # The text is ciphertext (a new one each time it is written): comparing it with the placeholder in SQL is
     # always "different", so purged rows carry a plain flag instead.
     entries = session.exec(
-        select(ContactLog).where(ContactLog.at < cutoff, ContactLog.kind == "message", ContactLog.text_purged.is_(False))
+        # `activity`: a notice's entry carries its text, and invitations name the activity.
+        select(ContactLog).where(ContactLog.at < cutoff, ContactLog.kind.in_(("message", "activity")),
+                                 ContactLog.text_purged.is_(False))
     ).all()
     for entry in entries:
         entry.text, entry.text_purged = placeholder, True

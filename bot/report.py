@@ -15,6 +15,8 @@ from sqlmodel import Session, select
 from bot import status_codes, units
 from bot.errors import InputError
 from bot.i18n import Lang
+from models.activities import SCHEDULED as ACTIVITY_ON
+from models.activities import YES, Activity, ActivityInvite
 from models.contact_log import ContactLog
 from models.conversations import Conversation, Message
 from models.people import Person, Role
@@ -69,6 +71,7 @@ def figures(session: Session, *, first: date, last: date, tz: ZoneInfo, unit_id:
         Wakeup.day >= first, Wakeup.day <= last, Wakeup.youth_id.in_(ids)))) if ids else []
     held = len(session.exec(select(Meeting.id).where(Meeting.status == DONE, Meeting.at >= start, Meeting.at < end,
                                                      Meeting.youth_id.in_(ids))).all()) if ids else 0
+    activities = _activities(session, start, end, ids)
     codes = status_codes.status_on(session, ids, last)
     status: dict[str, int] = {}
     for code in codes.values():
@@ -85,11 +88,23 @@ def figures(session: Session, *, first: date, last: date, tz: ZoneInfo, unit_id:
         "wakeups": {"sent": sum(1 for _s, sent in wakeups if sent is not None),
                     "confirmed": sum(1 for s, _sent in wakeups if s == CONFIRMED)},
         "meetings_held": held,
+        "activities": activities,
         "status": dict(sorted(status.items())),
         "status_groups": groups,
         "without_status": len(ids) - len(codes),
         "in_activity_share": round(groups[IN_ACTIVITY] / len(codes), 3) if codes else 0.0,
     }
+
+
+def _activities(session: Session, start: datetime, end: datetime, ids: list[int]) -> dict:
+    """Activities in the range (not cancelled) that invited any of the youths, and how many of them said yes."""
+    if not ids:
+        return {"held": 0, "invited": 0, "came": 0}
+    rows = session.exec(select(ActivityInvite.activity_id, ActivityInvite.answer)
+                        .join(Activity, Activity.id == ActivityInvite.activity_id)
+                        .where(Activity.status == ACTIVITY_ON, Activity.at >= start, Activity.at < end,
+                               ActivityInvite.youth_id.in_(ids))).all()
+    return {"held": len({a for a, _ in rows}), "invited": len(rows), "came": sum(1 for _, said in rows if said == YES)}
 
 
 def as_csv(data: dict) -> str:
@@ -120,6 +135,7 @@ def labels(L: Lang) -> dict[str, str]:
         "youths": L._("Ungdommer fulgt opp"), "contacts": L._("Kontakter"),
         "after_hours_share": L._("Andel kveld og helg"), "median": L._("Median tid til første svar"),
         "wakeups_sent": L._("Vekkinger sendt"), "wakeups_confirmed": L._("Vekkinger bekreftet"),
-        "meetings_held": L._("Møter holdt"), "in_activity_share": L._("Andel i aktivitet ved periodens slutt"),
+        "meetings_held": L._("Møter holdt"), "activities_held": L._("Aktiviteter holdt"),
+        "activities_came": L._("Ungdommer som kom på aktiviteter"), "in_activity_share": L._("Andel i aktivitet ved periodens slutt"),
         "without_status": L._("Uten statuskode"),
     }

@@ -53,6 +53,8 @@ def render(font: str, L: Lang, data: dict, *, unit_name: str | None) -> bytes:
         (words["wakeups_sent"], report.shown(L, data["wakeups"]["sent"])),
         (words["wakeups_confirmed"], report.shown(L, data["wakeups"]["confirmed"])),
         (words["meetings_held"], report.shown(L, data["meetings_held"])),
+        (words["activities_held"], report.shown(L, data["activities"]["held"])),
+        (words["activities_came"], report.shown(L, data["activities"]["came"])),
         (words["in_activity_share"], _percent(data["in_activity_share"])),
     ]
     _table(pdf, L._("Nøkkeltall"), rows)

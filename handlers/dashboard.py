@@ -19,7 +19,7 @@ from bot.charts import Series, stacked_bars
 from bot.errors import InputError
 from bot.i18n import Lang
 from bot.service import Service
-from handlers import dashboard_people, dashboard_programme, dashboard_report
+from handlers import dashboard_activities, dashboard_people, dashboard_programme, dashboard_report
 from handlers.dashboard_base import (
     BadQuery,
     Period,
@@ -495,6 +495,7 @@ routes = [
     Route("/dashboard/audit", audit_page),
     Route("/dashboard/report", dashboard_report.report_page),
     Route("/dashboard/people", dashboard_people.people_page),
+    Route("/dashboard/activities", dashboard_activities.activities_page, methods=["GET", "POST"]),
     Route("/dashboard/people/{person_id:int}", dashboard_people.person_edit, methods=["GET", "POST"]),
     Route("/dashboard/report.pdf", dashboard_report.report_download),
     Route("/dashboard/report.csv", dashboard_report.report_download),

@@ -20,7 +20,7 @@ from telegram.ext import (
 from bot import actions, language, linking, relay, staff, worker_settings
 from bot.i18n import Lang, normalize_language
 from bot.service import Service
-from handlers import consent_telegram, notes_telegram, schedules_telegram
+from handlers import activities_telegram, consent_telegram, notes_telegram, schedules_telegram
 from handlers.telegram_update import incoming
 from models.inbound import current_handling
 from models.people import by_telegram_user
@@ -115,7 +115,8 @@ async def message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any other message: relayed, answered or explained by the core."""
     svc = _service(context)
     inc = incoming(update)
-    await svc.write(lambda session: relay.receive(svc, session, inc))
+    # A worker making an activity step by step answers the step; everything else goes to the core.
+    await svc.write(lambda session: activities_telegram.step_or_receive(svc, session, inc))
 
 
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -183,6 +184,8 @@ COMMANDS = (
             lambda W: W._("• /vekking: vekking for en ungdom (legg til, vis, pause, stopp).")),
     Command("mote", ("meeting",), schedules_telegram.meeting_command,
             lambda W: W._("• /mote: møter med påminnelser (legg til, vis, avlys).")),
+    Command("aktivitet", ("activity",), activities_telegram.activity_command,
+            lambda W: W._("• /aktivitet: inviter ungdommer til en aktivitet, steg for steg; svarene kommer samlet.")),
     Command("notat", (), notes_telegram.note,
             lambda W: W._("• /notat: skriv et notat i kontaktloggen (som svar på en videresendt melding, eller "
                           "med navnet på ungdommen).")),

@@ -1,6 +1,7 @@
 """Tables, engine and data functions. Importing the package registers every table on SQLModel.metadata."""
 
 from models import (  # noqa: F401
+    activities,
     audit,
     auth,
     calls,

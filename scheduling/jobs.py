@@ -23,7 +23,7 @@ from time import monotonic
 from apscheduler.schedulers.base import BaseScheduler
 
 from bot.service import Service
-from scheduling import meetings, wakeups
+from scheduling import activities, meetings, wakeups
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ _asked: dict[int, float] = {}  # when a run last asked a running drain to look a
 
 def due_round(service: Service) -> int:
     """One round of everything due (blocking: database work)."""
-    return wakeups.run_due_wakeups(service) + meetings.run_due_reminders(service) + meetings.ask_outcomes(service)
+    return (wakeups.run_due_wakeups(service) + meetings.run_due_reminders(service) + meetings.ask_outcomes(service)
+            + activities.run_due(service))
 
 
 async def drain(service: Service) -> int:

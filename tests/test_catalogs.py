@@ -284,6 +284,7 @@ SKIPPED = ("bot/standins/",)
 # Members of set literals are exempt everywhere: a set is only asked "is this word in it?", never shown.
 EXEMPT = {
     "bot/cli.py": "the operator's command line: typer help and output texts, English by design",
+    "bot/cli_activities.py": "the operator's activity and notice commands: typer help and output, English by design",
     "bot/cli_admin.py": "the operator's privacy commands: typer help and prompts, English by design",
     "bot/cli_programme.py": "the operator's programme commands: typer help and output texts, English by design",
     "bot/status_codes.py:CODES": "Udir's code list with its own Norwegian labels, the same on every report",

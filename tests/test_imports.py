@@ -21,6 +21,7 @@ ROOMS = {
     "handlers": "edge",
     "bot.charts": "edge",  # SVG for the dashboard's pages
     "bot.cli": "cli",
+    "bot.cli_activities": "cli",
     "bot.cli_admin": "cli",
     "bot.cli_common": "cli",
     "bot.cli_golive": "cli",
