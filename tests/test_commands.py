@@ -20,6 +20,7 @@ BEFORE = (  # the 14-line help the registry replaced, word for word, with the li
     "• /sprak som svar på en videresendt melding: velg språket den personen får meldinger på.\n"
     "• /vekking: vekking for en ungdom (legg til, vis, pause, stopp).\n"
     "• /mote: møter med påminnelser (legg til, vis, avlys).\n"
+    "• /aktivitet: inviter ungdommer til en aktivitet, steg for steg; svarene kommer samlet.\n"  # issue 17
     "• /notat: skriv et notat i kontaktloggen (som svar på en videresendt melding, eller med navnet på "
     "ungdommen).\n"
     # Added since, as one entry of the registry: consent (issue 16).
