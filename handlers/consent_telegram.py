@@ -5,23 +5,11 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import consent, relay
-from handlers.telegram_update import incoming
-from models.people import by_telegram_user
+from bot import consent
+from handlers.telegram_update import staff_command
 
 
 async def consent_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """From a worker: consent for the youth of the replied-to relay or the one named; from anyone else,
     an ordinary message."""
-    svc = context.bot_data["service"]
-    inc = incoming(update)
-    args = " ".join(context.args or [])
-
-    def work(session) -> None:
-        person = by_telegram_user(session, user_id=inc.user_id)
-        if person is not None and person.is_staff:
-            consent.from_telegram(svc, session, person, inc, args)
-        else:
-            relay.receive(svc, session, inc)
-
-    await svc.write(work)
+    await staff_command(update, context, consent.from_telegram)

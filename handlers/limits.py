@@ -33,10 +33,11 @@ class BodyRefused(HTTPException):
         super().__init__(status_code=status, detail=reason)
 
 
-async def read_capped(request: Request, limit: int) -> bytes:
-    """The body, read as a stream and abandoned at `limit` bytes; multipart is refused unread."""
+async def read_capped(request: Request, limit: int, *, multipart: bool = False) -> bytes:
+    """The body, read as a stream and abandoned at `limit` bytes; multipart is refused unread, unless the
+    caller takes an upload (`multipart`)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind.startswith("multipart/"):
+    if kind.startswith("multipart/") and not multipart:
         raise BodyRefused(413, "multipart bodies are not accepted")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -58,15 +59,8 @@ def parse_form(body: bytes) -> FormData:
 
 async def capped_upload(request: Request, limit: int) -> FormData:
     """A form that may carry one file (multipart), read with a byte cap before anything parses it."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyRefused(413, "too large")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise BodyRefused(413, "too large")
-    request._body = bytes(body)  # Starlette parses the form from the body already read, not the socket
+    # Starlette parses the form from the body already read here, not from the socket.
+    request._body = await read_capped(request, limit, multipart=True)
     return await request.form(max_files=1, max_fields=MAX_FIELDS)
 
 

@@ -3,9 +3,14 @@ so none of them imports another (handlers/telegram.py wires them all)."""
 
 from __future__ import annotations
 
-from telegram import Update
+from collections.abc import Callable
 
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot import relay
 from bot.events import Incoming
+from models.people import by_telegram_user
 
 MEDIA_KINDS = ("photo", "voice", "audio", "video", "video_note", "document", "sticker", "animation",
                "venue", "location", "contact")  # a shared location must reach the worker too
@@ -25,6 +30,23 @@ def incoming(update: Update) -> Incoming:
         reply_to_button=_first_button(message.reply_to_message),
         language_code=user.language_code, sent_at=message.date,
     )
+
+
+async def staff_command(update: Update, context: ContextTypes.DEFAULT_TYPE, body: Callable) -> None:
+    """A worker's command: `body(service, session, worker, incoming, args)`; from anyone else, an ordinary
+    message. In a worker thread, one transaction."""
+    svc = context.bot_data["service"]
+    inc = incoming(update)
+    args = " ".join(context.args or [])
+
+    def work(session) -> None:
+        person = by_telegram_user(session, user_id=inc.user_id)
+        if person is not None and person.is_staff:
+            body(svc, session, person, inc, args)
+        else:
+            relay.receive(svc, session, inc)
+
+    await svc.write(work)
 
 
 def _first_button(message) -> str | None:

@@ -23,20 +23,11 @@ def tettpa(database_url: str, *args: str):
 
 
 @pytest.fixture
-def sqlite_service(tmp_path, clock, monkeypatch):
-    from bot.service import Service
-    from models import crypto
-    from models.db import make_engine
-    from models.migrate import upgrade
-    from tests.conftest import make_settings
-
+def sqlite_service(service, monkeypatch, tmp_path):
+    """The shared service over its SQLite file, the working directory a scratch folder (no stray .env)."""
     monkeypatch.chdir(tmp_path)
-    settings = make_settings(f"sqlite:///{tmp_path / 'tettpa.db'}")
-    crypto.use_keys([settings.data_key])
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    yield Service(settings=settings, engine=engine, clock=clock)
-    engine.dispose()
+    assert service.settings.database_url.startswith("sqlite:///")
+    return service
 
 
 def test_it_copies_the_log_while_the_service_writes_and_the_copy_restores(sqlite_service, tmp_path):
@@ -49,7 +40,7 @@ def test_it_copies_the_log_while_the_service_writes_and_the_copy_restores(sqlite
     assert len(before) >= 2
 
     # Another writer holds the write lock for the whole backup, as the service may: the copy needs none.
-    writer = sqlite3.connect(tmp_path / "tettpa.db", timeout=1)
+    writer = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=1)
     writer.execute("BEGIN IMMEDIATE")
     writer.execute("UPDATE person SET off = off")
     try:

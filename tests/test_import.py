@@ -25,21 +25,10 @@ ROSTER = [
 
 
 @pytest.fixture
-def coordinator(tmp_path, clock, monkeypatch):
-    """An empty deployment, as a coordinator starts the year with."""
-    from bot.service import Service
-    from models import crypto
-    from models.db import make_engine
-    from models.migrate import upgrade
-    from tests.conftest import make_settings
-
+def coordinator(service, monkeypatch, tmp_path):
+    """An empty deployment, as a coordinator starts the year with (the working directory a scratch folder)."""
     monkeypatch.chdir(tmp_path)
-    settings = make_settings(f"sqlite:///{tmp_path / 'tettpa.db'}")
-    crypto.use_keys([settings.data_key])
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    yield Service(settings=settings, engine=engine, clock=clock)
-    engine.dispose()
+    return service
 
 
 def excel_csv(tmp_path, lines: list[str], name: str = "roster.csv"):

@@ -26,20 +26,10 @@ TWILIO = {"TETTPA_TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TETTPA_TWILIO_AUTH_TOKE
 
 
 @pytest.fixture
-def roster_of_the_year(tmp_path, clock, monkeypatch):
+def roster_of_the_year(service, tmp_path, monkeypatch):
     """Kari and Per; Ola (no phone), his mother Lise, Mira (English, a phone) and Ahmed (Arabic, said STOP)."""
-    from bot.service import Service
-    from models import crypto
-    from models.db import make_engine
-    from models.migrate import upgrade
-    from tests.conftest import make_settings
-
     monkeypatch.chdir(tmp_path)
-    settings = make_settings(f"sqlite:///{tmp_path / 'tettpa.db'}")
-    crypto.use_keys([settings.data_key])
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    service = Service(settings=settings, engine=engine, clock=clock)
+    settings = service.settings
     c = cast(service, link=False)
     kw = {"now": service.now(), "secret_key": settings.secret_key}
     with service.tx() as session:
@@ -49,8 +39,7 @@ def roster_of_the_year(tmp_path, clock, monkeypatch):
                                  **kw).person
         ahmed.sms_opt_out = True
         ids = {"ola": c.youth, "lise": c.parent, "mira": mira.id, "ahmed": ahmed.id, "kari": c.primary}
-    yield service, ids
-    engine.dispose()
+    return service, ids
 
 
 def tettpa(service, *args: str, **env: str):
