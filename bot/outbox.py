@@ -45,6 +45,9 @@ TELEGRAM_WINDOW = 4
 # Telegram rows taken at a time per lane: few, so a relay queued during a burst of wake-ups is next within
 # a second (at 30/s a lane of 5 rows is done in 4 x 5 / 30 s, and one of the four comes free every 0.17 s).
 TELEGRAM_BATCH = 5
+# Telegram asks a bot to send a chat at most about one message a second, and answers more with 429: a lane
+# waits that long between two sends to one chat (sends to other chats in its batch go first).
+TELEGRAM_CHAT_GAP = 1.0
 # How far before a try a provider's record of it may be dated: the two clocks are not the same clock.
 LOOKUP_MARGIN = timedelta(seconds=60)
 TELEGRAM_TEXT_LIMIT = 4096
@@ -213,14 +216,20 @@ def lane_of(channel: str, address: str) -> str:
 
 def telegram_lanes(items: list[Claimed], free: list[str]) -> dict[str, list[Claimed]]:
     """Share claimed Telegram rows among the free lanes: all of a chat's rows in one lane, in their order (so
-    each chat gets its messages in order), each chat to the lane with the fewest rows so far."""
+    each chat gets its messages in order), each chat to the lane with the fewest rows so far; within a lane
+    the chats take turns, so a chat's second message does not hold up another chat's first."""
     chats: dict[str, list[Claimed]] = {}
     for item in items:
         chats.setdefault(item.out.address, []).append(item)
-    lanes: dict[str, list[Claimed]] = {name: [] for name in free}
+    lanes: dict[str, list[list[Claimed]]] = {name: [] for name in free}
     for rows in chats.values():
-        min(lanes.values(), key=len).extend(rows)
-    return {name: rows for name, rows in lanes.items() if rows}
+        min(lanes.values(), key=lambda groups: sum(map(len, groups))).append(rows)
+    return {name: _turns(groups) for name, groups in lanes.items() if groups}
+
+
+def _turns(groups: list[list[Claimed]]) -> list[Claimed]:
+    """The first row of each chat, then the second of each, and so on."""
+    return [group[i] for i in range(max(map(len, groups))) for group in groups if i < len(group)]
 
 
 class Sender:
@@ -241,6 +250,7 @@ class Sender:
         self.unverified = 0  # sends made again after the lookup failed LOOKUP_ATTEMPTS times: maybe a repeat
         self.lanes: dict[str, asyncio.Task] = {}
         self.chats: dict[str, set[str]] = {}  # Telegram lane -> the chats it is sending to
+        self.chat_sent: dict[str, float] = {}  # Telegram chat -> when (loop time) a send to it last started
         # Sends the provider took whose recording failed (a constraint, a dropped connection): kept here and
         # recorded again each round, and never sent again by this process.
         self.unrecorded: dict[int, Receipt] = {}
@@ -331,12 +341,24 @@ class Sender:
                 # Slow sends: keep the rest of the batch ours, or another process would take it and send it too.
                 await self.service.run(self._renew, [i.row_id for i in items[index:]])
                 renew_at = asyncio.get_running_loop().time() + RENEW_EVERY
+            if item.channel == TELEGRAM_LANE:
+                await self._chat_gap(item.out.address)
             if await self._send_one(item):
                 continue
             stopped.add(item.out.address)
             later = [i.row_id for i in items[index + 1:] if i.out.address == item.out.address]
             if later:
                 await self.service.run(self._hold_back, item.row_id, later)
+
+    async def _chat_gap(self, chat: str) -> None:
+        """Wait until TELEGRAM_CHAT_GAP has passed since the last send to this chat began."""
+        loop = asyncio.get_running_loop()
+        if len(self.chat_sent) > 1000:  # forget chats long done
+            self.chat_sent = {c: t for c, t in self.chat_sent.items() if loop.time() - t < TELEGRAM_CHAT_GAP}
+        last = self.chat_sent.get(chat)
+        if last is not None and loop.time() - last < TELEGRAM_CHAT_GAP:
+            await asyncio.sleep(TELEGRAM_CHAT_GAP - (loop.time() - last))
+        self.chat_sent[chat] = loop.time()
 
     def _hold_back(self, failed_id: int, later: list[int]) -> None:
         with self.service.tx() as session:

@@ -810,6 +810,7 @@ _CAPTION_LIMIT = 1024
 
 
 GLOBAL_RATE = 30  # messages a second a bot may send in all (rate_limits=True)
+CHAT_JITTER = 0.05  # seconds: two messages to one chat arriving this much under a second apart still pass
 
 
 class TelegramStandIn:
@@ -1292,7 +1293,7 @@ class TelegramStandIn:
             tokens, at = self._bucket
             tokens = min(float(GLOBAL_RATE), tokens + (now - at) * GLOBAL_RATE)
             last = self._chat_last.get(chat)
-            if tokens < 1 or (last is not None and now - last < 1.0):
+            if tokens < 1 or (last is not None and now - last < 1.0 - CHAT_JITTER):
                 self._bucket = (tokens, now)
                 self.refused_for_rate += 1
                 return 1
