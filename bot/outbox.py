@@ -5,7 +5,8 @@ its rows are taken again: at once by a restarted process on the same machine (it
 otherwise when the lease runs out. What the dead process may have sent already:
 - SMS and calls: before trying again, the sender asks Twilio for what went to that number since the first
   try; a match whose id no row has yet is the lost send, recorded instead of sent twice.
-- Telegram cannot be asked. Its sends therefore go one at a time, so a kill repeats at most one message.
+- Telegram cannot be asked. Its sends therefore go in at most TELEGRAM_WINDOW lanes side by side, each
+  one send at a time, so a kill repeats at most TELEGRAM_WINDOW messages (one per lane in flight).
 """
 
 from __future__ import annotations
@@ -35,10 +36,18 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 RENEW_EVERY = LEASE.total_seconds() / 2  # seconds: a batch still being sent renews the lease of its rest
-MAX_LANES = 50  # lanes under way at once: one per phone number, and one for all of Telegram
+MAX_LANES = 50  # lanes under way at once: one per phone number, and up to TELEGRAM_WINDOW for Telegram
 TELEGRAM_LANE = "telegram"
-# Telegram rows taken at a time: few, so a relay queued during a burst of wake-ups is next within a second.
+# Telegram sends in flight at once, in as many lanes, each one send at a time: what a kill can repeat. The
+# rate is lanes / round trip, and Telegram's bound is 30/s: 4 lanes reach it up to a round trip of 133 ms
+# (tens of ms here and from Norway to Telegram), and a kill repeats at most 4 messages.
+TELEGRAM_WINDOW = 4
+# Telegram rows taken at a time per lane: few, so a relay queued during a burst of wake-ups is next within
+# a second (at 30/s a lane of 5 rows is done in 4 x 5 / 30 s, and one of the four comes free every 0.17 s).
 TELEGRAM_BATCH = 5
+# Telegram asks a bot to send a chat at most about one message a second, and answers more with 429: a lane
+# waits that long between two sends to one chat (sends to other chats in its batch go first).
+TELEGRAM_CHAT_GAP = 1.0
 # How far before a try a provider's record of it may be dated: the two clocks are not the same clock.
 LOOKUP_MARGIN = timedelta(seconds=60)
 TELEGRAM_TEXT_LIMIT = 4096
@@ -200,9 +209,27 @@ class Claimed:
 
 
 def lane_of(channel: str, address: str) -> str:
-    """Telegram sends share one lane (a kill can then repeat at most one of them); a phone number has its own,
-    so a hung Twilio request holds up only its own recipient."""
+    """Telegram sends share TELEGRAM_WINDOW lanes (a kill can then repeat at most one send per lane); a phone
+    number has its own, so a hung Twilio request holds up only its own recipient."""
     return TELEGRAM_LANE if channel == "telegram" else address
+
+
+def telegram_lanes(items: list[Claimed], free: list[str]) -> dict[str, list[Claimed]]:
+    """Share claimed Telegram rows among the free lanes: all of a chat's rows in one lane, in their order (so
+    each chat gets its messages in order), each chat to the lane with the fewest rows so far; within a lane
+    the chats take turns, so a chat's second message does not hold up another chat's first."""
+    chats: dict[str, list[Claimed]] = {}
+    for item in items:
+        chats.setdefault(item.out.address, []).append(item)
+    lanes: dict[str, list[list[Claimed]]] = {name: [] for name in free}
+    for rows in chats.values():
+        min(lanes.values(), key=lambda groups: sum(map(len, groups))).append(rows)
+    return {name: _turns(groups) for name, groups in lanes.items() if groups}
+
+
+def _turns(groups: list[list[Claimed]]) -> list[Claimed]:
+    """The first row of each chat, then the second of each, and so on."""
+    return [group[i] for i in range(max(map(len, groups))) for group in groups if i < len(group)]
 
 
 class Sender:
@@ -224,6 +251,8 @@ class Sender:
         self.found = 0  # sends a dead process or a timed-out request had made, found at Twilio, not repeated
         self.unverified = 0  # sends made again after the lookup failed LOOKUP_ATTEMPTS times: maybe a repeat
         self.lanes: dict[str, asyncio.Task] = {}
+        self.chats: dict[str, set[str]] = {}  # Telegram lane -> the chats it is sending to
+        self.chat_sent: dict[str, float] = {}  # Telegram chat -> when (loop time) a send to it last started
         # Sends the provider took whose recording failed (a constraint, a dropped connection): kept here and
         # recorded again each round, and never sent again by this process.
         self.unrecorded: dict[int, Receipt] = {}
@@ -255,31 +284,44 @@ class Sender:
         """Claim due rows of lanes with no send under way and start sending them; True if any. The database
         work runs in worker threads (Service.run): the event loop never waits for it."""
         self.lanes = {name: lane for name, lane in self.lanes.items() if not lane.done()}
+        self.chats = {name: chats for name, chats in self.chats.items() if name in self.lanes}
         if self.unrecorded:
             await self.service.run(self._record_pending)
         room = MAX_LANES - len(self.lanes)
-        if room <= 0:
+        free = [f"{TELEGRAM_LANE}:{i}" for i in range(TELEGRAM_WINDOW) if f"{TELEGRAM_LANE}:{i}" not in self.lanes]
+        if room <= 0 and not free:
             return False
-        dead, claimed = await self.service.run(self._claim, room, list(self.lanes))
+        busy_phones = [name for name in self.lanes if name not in self.chats]
+        busy_chats = sorted(set().union(*self.chats.values()))
+        dead, claimed = await self.service.run(self._claim, room, busy_phones, len(free), busy_chats)
         if dead:
             log.info("outbox: took over the rows of %s process(es) that died on this machine", len(dead))
         if not claimed:
             return False
         by_lane: dict[str, list[Claimed]] = defaultdict(list)
         for item in claimed:
-            by_lane[lane_of(item.channel, item.out.address)].append(item)
-        for name, items in by_lane.items():
-            self.lanes[name] = asyncio.create_task(self._lane(items), name=f"outbox lane {len(self.lanes)}")
+            if item.channel != TELEGRAM_LANE:
+                by_lane[lane_of(item.channel, item.out.address)].append(item)
+        shared = telegram_lanes([item for item in claimed if item.channel == TELEGRAM_LANE], free)
+        for name, items in shared.items():
+            self.chats[name] = {item.out.address for item in items}
+        for name, items in {**by_lane, **shared}.items():
+            self.lanes[name] = asyncio.create_task(self._lane(items), name=f"outbox lane {name}")
         return True
 
-    def _claim(self, room: int, busy_lanes: list[str]) -> tuple[list[str], list[Claimed]]:
+    def _claim(self, room: int, busy_phones: list[str], free_telegram: int,
+               busy_chats: list[str]) -> tuple[list[str], list[Claimed]]:
         with self.service.tx() as session:
             dead = [h for h in store.holders(session) if h and dead_here(h, self.holder)]
             common = {"now": self.service.now(), "lease": self.lease, "holder": self.holder, "dead_holders": dead}
-            rows = store.claim(session, limit=room, skip_channels=[TELEGRAM_LANE],
-                               skip_addresses=[name for name in busy_lanes if name != TELEGRAM_LANE], **common)
-            if TELEGRAM_LANE not in busy_lanes:
-                rows += store.claim(session, limit=TELEGRAM_BATCH, channels=[TELEGRAM_LANE], **common)
+            rows = []
+            if room > 0:
+                rows += store.claim(session, limit=room, skip_channels=[TELEGRAM_LANE], skip_addresses=busy_phones,
+                                    **common)
+            if free_telegram:
+                # Chats a lane is sending to wait for it: their messages stay in order.
+                rows += store.claim(session, limit=free_telegram * TELEGRAM_BATCH, channels=[TELEGRAM_LANE],
+                                    skip_addresses=busy_chats, **common)
             claimed = [Claimed(row.id, row.channel, to_outgoing(row), row.attempts, row.tried_at) for row in rows]
         return dead, claimed
 
@@ -301,12 +343,24 @@ class Sender:
                 # Slow sends: keep the rest of the batch ours, or another process would take it and send it too.
                 await self.service.run(self._renew, [i.row_id for i in items[index:]])
                 renew_at = asyncio.get_running_loop().time() + min(RENEW_EVERY, self.lease.total_seconds() / 2)
+            if item.channel == TELEGRAM_LANE:
+                await self._chat_gap(item.out.address)
             if await self._send_one(item):
                 continue
             stopped.add(item.out.address)
             later = [i.row_id for i in items[index + 1:] if i.out.address == item.out.address]
             if later:
                 await self.service.run(self._hold_back, item.row_id, later)
+
+    async def _chat_gap(self, chat: str) -> None:
+        """Wait until TELEGRAM_CHAT_GAP has passed since the last send to this chat began."""
+        loop = asyncio.get_running_loop()
+        if len(self.chat_sent) > 1000:  # forget chats long done
+            self.chat_sent = {c: t for c, t in self.chat_sent.items() if loop.time() - t < TELEGRAM_CHAT_GAP}
+        last = self.chat_sent.get(chat)
+        if last is not None and loop.time() - last < TELEGRAM_CHAT_GAP:
+            await asyncio.sleep(TELEGRAM_CHAT_GAP - (loop.time() - last))
+        self.chat_sent[chat] = loop.time()
 
     def _hold_back(self, failed_id: int, later: list[int]) -> None:
         with self.service.tx() as session:

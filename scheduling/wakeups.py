@@ -58,9 +58,10 @@ LATE_LIMIT = timedelta(minutes=30)
 CONFIRM_WITHIN = timedelta(hours=12)
 # Where to reach a youth, in the order a follow-up moves along.
 CHANNELS = ("telegram", "sms", "call")
-# Telegram allows about 30 messages a second in all. A burst of wake-ups takes 25 of them, so answers
-# to people writing in at 07:00 never queue behind two thousand wake-ups.
-TELEGRAM_BULK_RATE = 25
+# Telegram allows about 30 messages a second in all, and a burst of wake-ups is spaced at that rate (5,000
+# in 167 s). Answers to people writing in at 07:00 still never queue behind it: wake-up rows are bulk, and
+# the outbox claims every due row that is not bulk before any that is.
+TELEGRAM_BULK_RATE = 30
 _GAP = timedelta(seconds=1 / TELEGRAM_BULK_RATE)
 # Wake-ups are queued at most this far ahead of their turn; the rest wait as rows for the next round, so
 # a burst is prepared a little at a time and the event loop stays free for everything else.

@@ -1,6 +1,6 @@
 """The outbox after a crash: a restarted sender takes a dead sender's rows at once, finds at Twilio what the
-dead one had sent already instead of sending it twice, and sends Telegram messages one at a time so a kill
-can repeat at most one of them. Twilio is the stand-in over real HTTP, driven by the real twilio library."""
+dead one had sent already instead of sending it twice, and sends Telegram messages at most TELEGRAM_WINDOW at
+a time so a kill can repeat at most that many of them. Twilio is the stand-in over real HTTP, driven by the real twilio library."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.holder import _machine
-from bot.outbox import LEASE, Sender, queue
+from bot.outbox import LEASE, TELEGRAM_WINDOW, Sender, queue
 from bot.standins.server import BackgroundServer
 from bot.standins.twilio import TwilioStandIn
 from bot.transports.base import Outgoing, Receipt, TransportError
@@ -171,13 +171,14 @@ class SlowTelegram(RecordingTransport):
             self.now -= 1
 
 
-async def test_it_sends_telegram_messages_one_at_a_time_and_sms_side_by_side(service, transports):
+async def test_it_sends_telegram_messages_at_most_telegram_window_at_a_time_and_sms_side_by_side(
+        service, transports):
     telegram = SlowTelegram()
     transports = {**transports, "telegram": telegram}
-    for chat in range(5):
+    for chat in range(12):
         _queue(service, f"t{chat}", "telegram", str(700 + chat), "Hei")
     await Sender(service, transports).run_once()
-    assert (len(telegram.sent), telegram.most) == (5, 1)
+    assert (len(telegram.sent), telegram.most) == (12, TELEGRAM_WINDOW)
 
     sms = SlowTelegram()
     for number in range(5):

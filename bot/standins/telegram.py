@@ -809,6 +809,10 @@ _TEXT_LIMIT = 4096
 _CAPTION_LIMIT = 1024
 
 
+GLOBAL_RATE = 30  # messages a second a bot may send in all (rate_limits=True)
+CHAT_JITTER = 0.05  # seconds: two messages to one chat arriving this much under a second apart still pass
+
+
 class TelegramStandIn:
     """In-memory Telegram Bot API with a Starlette app (``.app``) and a test-facing API."""
 
@@ -823,10 +827,17 @@ class TelegramStandIn:
         webhook_attempts: int = 3,
         spec_path: str | Path = SPEC_PATH,
         clock: Callable[[], float] | None = None,
+        rate_limits: bool = False,
     ) -> None:
         self.token = token
         # Seconds since the epoch for the messages' dates; the sandbox passes its movable clock.
         self._time = clock or time.time
+        # rate_limits=True refuses messages beyond Telegram's limits for a bot with 429 and retry_after, as
+        # Telegram does: 30 a second in all (a bucket of 30 refilled at 30/s) and one a second per chat.
+        self.rate_limits = rate_limits
+        self.refused_for_rate = 0
+        self._bucket = (float(GLOBAL_RATE), 0.0)  # (tokens, at)
+        self._chat_last: dict[str, float] = {}
         # strict=False behaves like the real API for unknown parameters and unknown fields in
         # JSON objects: they are ignored instead of refused (and not recorded as violations).
         self.strict = strict
@@ -1185,6 +1196,10 @@ class TelegramStandIn:
         if problems:
             return self._refuse(name, _invalid("; ".join(problems)))
 
+        if self.rate_limits and (name.startswith("send") or name in ("copyMessage", "forwardMessage")):
+            wait = self._rate_wait(str(params.get("chat_id")))
+            if wait:
+                return _error_response(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
         fault = self._take_fault(name)
         if fault is not None:
             if fault.delay:
@@ -1272,6 +1287,22 @@ class TelegramStandIn:
         with self._changed:
             self.violations.append(text)
             self._changed.notify_all()
+
+    def _rate_wait(self, chat: str) -> int:
+        """0 if a message to this chat may go now (and count it), else the seconds to wait (Telegram's
+        retry_after is whole seconds, at least 1)."""
+        with self._lock:
+            now = time.monotonic()
+            tokens, at = self._bucket
+            tokens = min(float(GLOBAL_RATE), tokens + (now - at) * GLOBAL_RATE)
+            last = self._chat_last.get(chat)
+            if tokens < 1 or (last is not None and now - last < 1.0 - CHAT_JITTER):
+                self._bucket = (tokens, now)
+                self.refused_for_rate += 1
+                return 1
+            self._bucket = (tokens - 1, now)
+            self._chat_last[chat] = now
+            return 0
 
     def _take_fault(self, method: str) -> _Fault | None:
         with self._lock:

@@ -1,0 +1,372 @@
+"""Relay latency and throughput through the real service, beside a bare python-telegram-bot relay.
+
+    .venv/bin/python -m bench.relay [--messages 1000] [--youths 100] [--workers 10] [--concurrent 20]
+        [--throughput-youths 500] [--throughput-workers 50] [--no-latency] [--no-throughput] [--postgres]
+
+Latency: `--concurrent` youths at a time each write, wait for the relay to reach the worker at the Telegram
+stand-in, the worker answers it (Reply), and the youth waits for the answer; `--messages` in all, from
+`--youths` youths to `--workers` workers. Times are taken at the stand-in: from the youth's message being
+queued as an update to the relay's sendMessage arriving, and from the worker's answer to the answer's
+arrival. The same run drives a bare relay first: a minimal PTB bot (its own Updater long-polling,
+concurrent updates, AIORateLimiter) that forwards each youth's text to the worker and the worker's Reply
+back, through its own stand-in of the same kind.
+
+Latency is the relay's own cost, so both bots run with PTB's AIORateLimiter pacing nothing
+(overall_max_rate=0): at 30 sends a second, any closed loop of youths and answers queues in the limiter
+and the figure is the limiter's (measured: p50 665 ms for both bots with 20 youths at a time). Throughput
+without limits likewise; with limits the service runs as configured (30/s) against a stand-in that
+enforces Telegram's.
+
+Throughput: `--throughput-youths` youths of `--throughput-workers` workers each write once, all at once;
+the figure is relays reaching the workers per second, from the first to the last, with the stand-in
+enforcing Telegram's limits (30/s in all, 1/s per chat, 429 with retry_after) and without.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import bot.app
+import bot.outbox
+from bot import roster
+from bot.app import Runtime
+from bot.service import Service
+from bot.settings import Settings
+from bot.standins.server import BackgroundServer
+from bot.standins.telegram import TelegramStandIn
+from models import crypto
+from models.db import make_engine
+from models.migrate import upgrade
+
+TOKEN = "777001:BENCH-RELAY"
+WORKER_BASE, YOUTH_BASE = 1_000, 100_000
+MARK = re.compile(r"\[([ms])(\d+)\]")
+POSTGRES_URL = os.environ.get("TETTPA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+RESULTS = Path(__file__).parent / "results"
+
+
+class Arrivals:
+    """Wraps the stand-in's send handlers: when each marked text arrived, and the message it became."""
+
+    def __init__(self, stand_in: TelegramStandIn, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.at: dict[str, tuple[float, dict]] = {}
+        self.waiting: dict[str, asyncio.Future] = {}
+        self.count = 0
+        self.times: list[float] = []
+        for method in ("sendMessage", "copyMessage"):
+            original = stand_in._handlers[method]
+            stand_in._handlers[method] = self._wrap(original)
+
+    def _wrap(self, original):
+        def handler(params, attachments):
+            result = original(params, attachments)
+            now = time.perf_counter()
+            text = str(params.get("text") or params.get("caption") or "")
+            for kind, number in MARK.findall(text):
+                key = f"{kind}{number}"
+                if key not in self.at:
+                    self.at[key] = (now, result if isinstance(result, dict) else {})
+                    self.loop.call_soon_threadsafe(self._arrived, key)
+            self.times.append(now)
+            return result
+        return handler
+
+    def _arrived(self, key: str) -> None:
+        future = self.waiting.pop(key, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    async def wait(self, key: str, timeout: float = 60.0) -> tuple[float, dict]:
+        if key not in self.at:
+            future = self.loop.create_future()
+            self.waiting[key] = future
+            if key not in self.at:
+                await asyncio.wait_for(future, timeout)
+        return self.at[key]
+
+
+class _Unpaced:
+    """Without Telegram's limits: bot.app's AIORateLimiter paces nothing, and the outbox leaves no gap
+    between two sends to one chat (bot.outbox.TELEGRAM_CHAT_GAP)."""
+
+    def __init__(self, limits: bool):
+        self.limits, self.original = limits, bot.app.AIORateLimiter
+
+    def __enter__(self):
+        self.gap = bot.outbox.TELEGRAM_CHAT_GAP
+        if not self.limits:
+            original = self.original
+            bot.app.AIORateLimiter = lambda **kw: original(**{**kw, "overall_max_rate": 0})
+            bot.outbox.TELEGRAM_CHAT_GAP = 0.0
+        return self
+
+    def __exit__(self, *exc):
+        bot.app.AIORateLimiter = self.original
+        bot.outbox.TELEGRAM_CHAT_GAP = self.gap
+
+
+def _stand_in(users: list[int], *, limits: bool) -> TelegramStandIn:
+    stand_in = TelegramStandIn(token=TOKEN, strict=True, bot_username="TettPaBenchBot", rate_limits=limits)
+    for user_id in users:
+        stand_in.add_user(user_id, f"U{user_id}", language_code="nb")
+    return stand_in
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+def _summary(values: list[float]) -> dict:
+    ms = [v * 1000 for v in values]
+    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 1), "p99_ms": round(_pct(ms, 0.99), 1),
+            "max_ms": round(max(ms), 1)}
+
+
+async def _drive(stand_in: TelegramStandIn, arrivals: Arrivals, youths: list[int], worker_of, messages: int,
+                 concurrent: int) -> tuple[list[float], list[float]]:
+    """`concurrent` youths at a time write, and their worker answers each relay."""
+    there, back = [], []
+    numbers = iter(range(messages))
+    next_youth = iter(youths * (messages // len(youths) + 1))
+
+    async def one_youth() -> None:
+        for number in numbers:
+            youth = next(next_youth)
+            sent = time.perf_counter()
+            stand_in.user_sends(youth, f"Hei, kan du ringe? [m{number:05d}]")
+            arrived, message = await arrivals.wait(f"m{number:05d}")
+            there.append(arrived - sent)
+            answered = time.perf_counter()
+            stand_in.user_sends(worker_of(youth), f"Ja, straks [s{number:05d}]",
+                                reply_to_message_id=message["message_id"])
+            arrived, _ = await arrivals.wait(f"s{number:05d}")
+            back.append(arrived - answered)
+
+    await asyncio.gather(*(one_youth() for _ in range(concurrent)))
+    return there, back
+
+
+# -- the bare relay ---------------------------------------------------------------------------------------
+
+async def bare(messages: int, youths: int, workers: int, concurrent: int) -> dict:
+    from telegram import Update
+    from telegram.ext import AIORateLimiter, Application, MessageHandler, filters
+
+    youth_ids = [YOUTH_BASE + n for n in range(youths)]
+    worker_of = lambda y: WORKER_BASE + (y - YOUTH_BASE) % workers  # noqa: E731
+    stand_in = _stand_in([*youth_ids, *(WORKER_BASE + n for n in range(workers))], limits=False)
+    arrivals = Arrivals(stand_in, asyncio.get_running_loop())
+    relayed_from: dict[tuple[int, int], int] = {}  # (worker chat, message id) -> youth chat
+
+    async def forward(update: Update, context) -> None:
+        message = update.effective_message
+        chat = message.chat_id
+        if chat >= YOUTH_BASE:
+            sent = await context.bot.send_message(worker_of(chat), message.text)
+            relayed_from[(sent.chat_id, sent.message_id)] = chat
+        elif message.reply_to_message is not None:
+            youth = relayed_from.get((chat, message.reply_to_message.message_id))
+            if youth is not None:
+                await context.bot.send_message(youth, message.text)
+
+    with BackgroundServer(stand_in.app) as server:
+        app = (Application.builder().token(TOKEN).base_url(f"{server.url}/bot")
+               .base_file_url(f"{server.url}/file/bot")
+               .rate_limiter(AIORateLimiter(max_retries=0, overall_max_rate=0))
+               .concurrent_updates(True).build())
+        app.add_handler(MessageHandler(filters.TEXT, forward))
+        async with app:
+            await app.start()
+            await app.updater.start_polling(poll_interval=0.0, timeout=10)
+            try:
+                there, back = await _drive(stand_in, arrivals, youth_ids, worker_of, messages, concurrent)
+            finally:
+                await app.updater.stop()
+                await app.stop()
+    return {"relay": _summary(there), "answer": _summary(back)}
+
+
+# -- the service -------------------------------------------------------------------------------------------
+
+def _settings(database_url: str, telegram_url: str) -> Settings:
+    return Settings(
+        _env_file=None, database_url=database_url, telegram_token=TOKEN, telegram_api_url=telegram_url,
+        secret_key="bench-secret-key-not-a-placeholder", data_key=crypto.new_key(), log_level="WARNING",
+        escalation_after="1h",
+    )
+
+
+def _roster(service: Service, youths: int, workers: int) -> None:
+    kw = {"now": service.now(), "secret_key": service.settings.secret_key}
+    with service.tx() as session:
+        ids = []
+        for n in range(workers):
+            worker = roster.add_worker(session, name=f"Arbeider Nummer{n}", **kw).person
+            worker.telegram_user_id = worker.telegram_chat_id = WORKER_BASE + n
+            ids.append(worker.id)
+        session.flush()
+        for n in range(youths):
+            youth = roster.add_youth(session, name=f"Ung Nummer{n}", primary=ids[n % workers], **kw).person
+            youth.telegram_user_id = youth.telegram_chat_id = YOUTH_BASE + n
+
+
+class Served:
+    """The real service (bot.app.Runtime: intake, relay, outbox, PTB) against a fresh stand-in."""
+
+    def __init__(self, database_url: str, youths: int, workers: int, *, limits: bool):
+        self.database_url, self.youths, self.workers, self.limits = database_url, youths, workers, limits
+        self.youth_ids = [YOUTH_BASE + n for n in range(youths)]
+
+    def worker_of(self, youth: int) -> int:
+        return WORKER_BASE + (youth - YOUTH_BASE) % self.workers
+
+    async def __aenter__(self):
+        self.stand_in = _stand_in([*self.youth_ids, *(WORKER_BASE + n for n in range(self.workers))],
+                                  limits=self.limits)
+        self.arrivals = Arrivals(self.stand_in, asyncio.get_running_loop())
+        self.server = BackgroundServer(self.stand_in.app).__enter__()
+        settings = _settings(self.database_url, self.server.url)
+        crypto.use_keys([settings.data_key])
+        self.engine = make_engine(self.database_url)
+        upgrade(self.engine)
+        self.service = Service(settings=settings, engine=self.engine)
+        _roster(self.service, self.youths, self.workers)
+        self.unpaced = _Unpaced(self.limits).__enter__()
+        self.runtime = Runtime(self.service)
+        await self.runtime.start()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.runtime.stop()
+        self.unpaced.__exit__()
+        self.engine.dispose()
+        self.server.__exit__(None, None, None)
+
+
+async def served_latency(database_url: str, messages: int, youths: int, workers: int, concurrent: int) -> dict:
+    async with Served(database_url, youths, workers, limits=False) as s:
+        # A first message from each of a few youths outside the figures: connections, caches, PTB warm.
+        there, back = await _drive(s.stand_in, s.arrivals, s.youth_ids, s.worker_of, messages, concurrent)
+    return {"relay": _summary(there), "answer": _summary(back)}
+
+
+async def served_throughput(database_url: str, youths: int, workers: int, *, limits: bool) -> dict:
+    async with Served(database_url, youths, workers, limits=limits) as s:
+        await asyncio.sleep(1.0)
+        start = time.perf_counter()
+        for n, youth in enumerate(s.youth_ids):
+            s.stand_in.user_sends(youth, f"Alle skriver samtidig [m{n:05d}]")
+        await asyncio.gather(*(s.arrivals.wait(f"m{n:05d}", timeout=600) for n in range(youths)))
+        times = sorted(t for t, _ in (s.arrivals.at[f"m{n:05d}"] for n in range(youths)))
+        refused = s.stand_in.refused_for_rate
+        sends = len(s.arrivals.times)
+    span = times[-1] - times[0]
+    return {"relays": youths, "first_after_s": round(times[0] - start, 2), "last_after_s": round(times[-1] - start, 2),
+            "relays_per_s": round((youths - 1) / span, 1) if span > 0 else None,
+            "overall_per_s": round(youths / (times[-1] - start), 1), "refused_429": refused, "limits": limits,
+            "sends_per_relay": round(sends / youths, 2)}
+
+
+async def _all(args, database_url: str) -> dict:
+    db = database_url.split(":")[0].split("+")[0]
+    report: dict = {"database": db}
+    if not args.no_latency:
+        report["bare"] = await bare(args.messages, args.youths, args.workers, args.concurrent)
+        report["load_after_bare"] = os.getloadavg()[0]
+        report["tettpa"] = await served_latency(database_url, args.messages, args.youths, args.workers,
+                                                args.concurrent)
+        report["load_after_tettpa"] = os.getloadavg()[0]
+    if not args.no_throughput:
+        for limits in (True, False):
+            url = _fresh(database_url)
+            report[f"throughput_{'limited' if limits else 'unlimited'}"] = await served_throughput(
+                url, args.throughput_youths, args.throughput_workers, limits=limits)
+            report[f"load_throughput_{'limited' if limits else 'unlimited'}"] = os.getloadavg()[0]
+    return report
+
+
+_made: list[str] = []
+
+
+def _fresh(database_url: str) -> str:
+    """A new database of the same kind: a new SQLite file, or a new scratch PostgreSQL database."""
+    if database_url.startswith("sqlite"):
+        return f"sqlite:///{tempfile.mkdtemp(prefix='tettpa-relay-')}/bench.db"
+    import psycopg
+
+    name = f"tettpa_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    _made.append(name)
+    return f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+
+
+def _drop_made() -> None:
+    if not _made:
+        return
+    import psycopg
+
+    with psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        for name in _made:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def print_goals(report: dict) -> None:
+    db = report["database"]
+    if "tettpa" in report:
+        for part in ("relay", "answer"):
+            b, t = report["bare"][part], report["tettpa"][part]
+            print(f"GOAL {db} {part} latency: p50 {t['p50_ms']} ms vs bare {b['p50_ms']} ms "
+                  f"({t['p50_ms'] / b['p50_ms']:.2f}x, goal <= 1.5x); p99 {t['p99_ms']} ms vs bare {b['p99_ms']} ms "
+                  f"(+{t['p99_ms'] - b['p99_ms']:.1f} ms, goal <= +50 ms); n={t['n']}; "
+                  f"load average {report['load_after_tettpa']:.1f}")
+    for name, goal in (("throughput_limited", "goal >= 28.5/s (95 % of 30/s)"),
+                       ("throughput_unlimited", "goal >= 200/s")):
+        if name in report:
+            r = report[name]
+            print(f"GOAL {db} {name}: {r['relays_per_s']} relays/s ({goal}); {r['relays']} relays, last "
+                  f"{r['last_after_s']} s after they wrote, 429s {r['refused_429']}, sends per relay "
+                  f"{r['sends_per_relay']}; "
+                  f"load average {report['load_' + name]:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--youths", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=50)
+    parser.add_argument("--concurrent", type=int, default=4)
+    parser.add_argument("--throughput-youths", type=int, default=500)
+    parser.add_argument("--throughput-workers", type=int, default=50)
+    parser.add_argument("--no-latency", action="store_true")
+    parser.add_argument("--no-throughput", action="store_true")
+    parser.add_argument("--postgres", action="store_true", help="also run against PostgreSQL")
+    parser.add_argument("--no-sqlite", action="store_true")
+    args = parser.parse_args()
+    urls = [] if args.no_sqlite else [_fresh("sqlite:")]
+    try:
+        if args.postgres:
+            urls.append(_fresh(POSTGRES_URL))
+        RESULTS.mkdir(exist_ok=True)
+        for url in urls:
+            report = asyncio.run(_all(args, url))
+            (RESULTS / f"relay-{report['database']}.json").write_text(json.dumps(report, indent=2))
+            print(json.dumps(report, indent=2))
+            print_goals(report)
+    finally:
+        _drop_made()
+
+
+if __name__ == "__main__":
+    main()
