@@ -40,8 +40,9 @@ chromium:
 lint: install
 	$(BIN)/ruff check .
 
+# `make bench` runs the five goals of docs/PERFORMANCE.md; `make bench BENCH="bench.import_people"` others.
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
