@@ -18,10 +18,10 @@ from bot.events import Incoming
 from bot.i18n import Lang
 from bot.service import Service
 from bot.timespec import SpecError, parse_date_words, parse_time
-from handlers.telegram_update import incoming
+from handlers.telegram_update import staff_command
 from models import kv
 from models.activities import Activity
-from models.people import Person, by_telegram_user
+from models.people import Person
 
 DRAFT = "draft"
 STEPS = ("title", "at", "place", "who", "by")
@@ -33,18 +33,8 @@ NO_WORDS = {"nei", "no", "-", "ingen"}
 
 async def activity_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """From a worker: start (or stop) a draft; from anyone else, an ordinary message."""
-    svc: Service = context.bot_data["service"]
-    inc = incoming(update)
-    args = list(context.args or [])
-
-    def work(session: Session) -> None:
-        worker = by_telegram_user(session, user_id=inc.user_id)
-        if worker is None or not worker.is_staff:
-            relay.receive(svc, session, inc)
-            return
-        relay.reply(svc, session, inc, command(svc, session, worker, args))
-
-    await svc.write(work)
+    await staff_command(update, context, lambda svc, session, worker, inc, args: relay.reply(
+        svc, session, inc, command(svc, session, worker, args.split())))
 
 
 def _key(worker: Person) -> str:

@@ -22,8 +22,8 @@ from bot.errors import InputError
 from bot.i18n import Lang
 from bot.service import Service
 from bot.timespec import SpecError, parse_date_words, parse_time
-from handlers.telegram_update import incoming
-from models.people import Person, Role, by_telegram_user, get_person, youths_of
+from handlers.telegram_update import staff_command
+from models.people import Person, Role, get_person, youths_of
 from models.schedules import SCHEDULED, Meeting, WakeupPlan, plans_of
 from scheduling import meetings, wakeups
 
@@ -64,18 +64,8 @@ def _answer(body, service: Service, session: Session, worker: Person, args: list
 
 async def _command(update: Update, context: ContextTypes.DEFAULT_TYPE, body) -> None:
     """A worker's command; from anyone else it is an ordinary message."""
-    svc: Service = context.bot_data["service"]
-    inc = incoming(update)
-    args = list(context.args or [])
-
-    def work(session: Session) -> None:
-        worker = by_telegram_user(session, user_id=inc.user_id)
-        if worker is None or not worker.is_staff:
-            relay.receive(svc, session, inc)
-        else:
-            relay.reply(svc, session, inc, body(svc, session, worker, args))
-
-    await svc.write(work)
+    await staff_command(update, context, lambda svc, session, worker, inc, args: relay.reply(
+        svc, session, inc, body(svc, session, worker, args.split())))
 
 
 def _problem(W: Lang, exc: InputError) -> str:

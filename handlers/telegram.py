@@ -21,7 +21,7 @@ from bot import actions, language, linking, relay, staff, worker_settings
 from bot.i18n import Lang, normalize_language
 from bot.service import Service
 from handlers import activities_telegram, consent_telegram, notes_telegram, schedules_telegram
-from handlers.telegram_update import incoming
+from handlers.telegram_update import incoming, staff_command
 from models.inbound import current_handling
 from models.people import by_telegram_user
 
@@ -59,20 +59,9 @@ async def availability(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 async def worker_setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/timer and /borte: a worker's own weekly hours and absences; from anyone else it is a message."""
-    svc = _service(context)
-    inc = incoming(update)
     command = (update.effective_message.text or "").split()[0].lstrip("/").split("@")[0].lower()
     setting = worker_settings.hours_command if command == "timer" else worker_settings.absence_command
-    args = " ".join(context.args or [])
-
-    def work(session) -> None:
-        person = by_telegram_user(session, user_id=inc.user_id)
-        if person is not None and person.is_staff:
-            setting(svc, session, person, inc, args)
-        else:
-            relay.receive(svc, session, inc)
-
-    await svc.write(work)
+    await staff_command(update, context, setting)
 
 
 async def choose_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
