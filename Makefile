@@ -28,7 +28,7 @@ test: install chromium
 # The long crash soak: many rounds of random SIGKILLs against one service (`make test` runs one round).
 SOAK_ROUNDS ?= 10
 soak: install
-	TETTPA_TEST_CRASH_ROUNDS=$(SOAK_ROUNDS) $(BIN)/python -m pytest -q -s tests/test_crash.py $(PYTEST_ARGS)
+	TETTPA_TEST_CRASH_ROUNDS=$(SOAK_ROUNDS) TETTPA_TEST_CRASH_MESSAGES=10 $(BIN)/python -m pytest -q -s tests/test_crash.py $(PYTEST_ARGS)
 
 # The dashboard's browser tests drive Debian's Chromium (Playwright never downloads a browser), and the
 # PDF export uses Debian's DejaVu font. Installed only when missing.

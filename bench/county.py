@@ -36,16 +36,16 @@ from sqlalchemy import Column, MetaData, Table, Text, insert
 
 from bench.dashboard_timeline import EMAIL, MIX, PASSWORD, TEXTS
 from bot import roster
-from bot.calendar import is_after_hours
+from bot.office_hours import is_after_hours
 from bot.service import Service
 from bot.settings import Settings
-from bot.standins.server import BackgroundServer
-from bot.standins.telegram import TelegramStandIn
 from models import crypto
 from models.contact_log import ContactLog
 from models.db import make_engine
 from models.migrate import upgrade
 from models.schedules import WakeupPlan
+from standins.server import BackgroundServer
+from standins.telegram import TelegramStandIn
 
 TOKEN = "777002:BENCH-COUNTY"
 SECRET = "bench-secret-key-not-a-placeholder"

@@ -35,10 +35,11 @@ from sqlalchemy import insert, select
 from starlette.applications import Starlette
 
 from bot import roster
-from bot.calendar import is_after_hours
+from bot.office_hours import is_after_hours
 from bot.service import Service
 from bot.settings import Settings
-from handlers import dashboard, dashboard_export, web_auth
+from handlers.web import auth as web_auth
+from handlers.web import dashboard, dashboard_export
 from models import crypto
 from models.contact_log import ContactLog
 from models.db import make_engine

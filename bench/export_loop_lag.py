@@ -36,7 +36,8 @@ from starlette.applications import Starlette
 
 from bench.dashboard_timeline import EMAIL, PASSWORD, build
 from bot.loops import LoopLag
-from handlers import dashboard, dashboard_export, web_auth
+from handlers.web import auth as web_auth
+from handlers.web import dashboard, dashboard_export
 from models import kv
 
 RESULTS = Path(__file__).parent / "results"

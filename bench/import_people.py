@@ -22,7 +22,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from bot.cli import app
+from handlers.cli.main import app
 from models import crypto
 
 DATA_KEY = crypto.new_key()

@@ -35,17 +35,17 @@ import time
 import uuid
 from pathlib import Path
 
-import bot.app
-import bot.outbox
+import bot.out.outbox
+import bot.run.app
 from bot import roster
-from bot.app import Runtime
+from bot.run.app import Runtime
 from bot.service import Service
 from bot.settings import Settings
-from bot.standins.server import BackgroundServer
-from bot.standins.telegram import TelegramStandIn
 from models import crypto
 from models.db import make_engine
 from models.migrate import upgrade
+from standins.server import BackgroundServer
+from standins.telegram import TelegramStandIn
 
 TOKEN = "777001:BENCH-RELAY"
 WORKER_BASE, YOUTH_BASE = 1_000, 100_000
@@ -96,23 +96,23 @@ class Arrivals:
 
 
 class _Unpaced:
-    """Without Telegram's limits: bot.app's AIORateLimiter paces nothing, and the outbox leaves no gap
-    between two sends to one chat (bot.outbox.TELEGRAM_CHAT_GAP)."""
+    """Without Telegram's limits: bot.run.app's AIORateLimiter paces nothing, and the outbox leaves no gap
+    between two sends to one chat (bot.out.outbox.TELEGRAM_CHAT_GAP)."""
 
     def __init__(self, limits: bool):
-        self.limits, self.original = limits, bot.app.AIORateLimiter
+        self.limits, self.original = limits, bot.run.app.AIORateLimiter
 
     def __enter__(self):
-        self.gap = bot.outbox.TELEGRAM_CHAT_GAP
+        self.gap = bot.out.outbox.TELEGRAM_CHAT_GAP
         if not self.limits:
             original = self.original
-            bot.app.AIORateLimiter = lambda **kw: original(**{**kw, "overall_max_rate": 0})
-            bot.outbox.TELEGRAM_CHAT_GAP = 0.0
+            bot.run.app.AIORateLimiter = lambda **kw: original(**{**kw, "overall_max_rate": 0})
+            bot.out.outbox.TELEGRAM_CHAT_GAP = 0.0
         return self
 
     def __exit__(self, *exc):
-        bot.app.AIORateLimiter = self.original
-        bot.outbox.TELEGRAM_CHAT_GAP = self.gap
+        bot.run.app.AIORateLimiter = self.original
+        bot.out.outbox.TELEGRAM_CHAT_GAP = self.gap
 
 
 def _stand_in(users: list[int], *, limits: bool) -> TelegramStandIn:
@@ -222,7 +222,7 @@ def _roster(service: Service, youths: int, workers: int) -> None:
 
 
 class Served:
-    """The real service (bot.app.Runtime: intake, relay, outbox, PTB) against a fresh stand-in."""
+    """The real service (bot.run.app.Runtime: intake, relay, outbox, PTB) against a fresh stand-in."""
 
     def __init__(self, database_url: str, youths: int, workers: int, *, limits: bool):
         self.database_url, self.youths, self.workers, self.limits = database_url, youths, workers, limits

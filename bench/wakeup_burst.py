@@ -29,17 +29,17 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 
 from bot import roster
-from bot.app import Runtime
+from bot.run.app import Runtime
 from bot.service import Service
 from bot.settings import Settings
-from bot.standins.server import BackgroundServer
-from bot.standins.telegram import TelegramStandIn
 from models import crypto
 from models.db import make_engine
 from models.migrate import upgrade
 from models.outbox import Outbox
 from models.schedules import Wakeup
 from scheduling import wakeups
+from standins.server import BackgroundServer
+from standins.telegram import TelegramStandIn
 
 TOKEN = "777000:BENCH-TOKEN"
 WORKER_TG, WRITER_TG, FIRST_TG = 10, 20, 100_000

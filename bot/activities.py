@@ -18,10 +18,10 @@ from bot.contactlog import record
 from bot.errors import InputError
 from bot.events import Incoming
 from bot.i18n import Lang
-from bot.outbox import address_of, send_text
+from bot.out.outbox import address_of, send_text
+from bot.out.transports.base import Button
 from bot.relay import lang
 from bot.service import Service
-from bot.transports.base import Button
 from models.activities import ANSWERS, CANCELLED, MAYBE, NO, SCHEDULED, YES, Activity, ActivityInvite
 from models.outbox import PENDING as OUTBOX_PENDING
 from models.outbox import Outbox

@@ -1,5 +1,5 @@
 """Dashboard logins: argon2 passwords, lock-out after repeated failures, TOTP second factor, sessions and
-CSRF tokens. Plain functions over a database session; the web edge (handlers/web_auth.py) sets cookies."""
+CSRF tokens. Plain functions over a database session; the web edge (handlers/web/auth.py) sets cookies."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Calls to the service number: whom to ring, in which order, and what is logged and told afterwards.
-The edge (handlers/twilio.py) turns these decisions into TwiML."""
+The edge (handlers/twilio/webhooks.py) turns these decisions into TwiML."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from bot import texts
 from bot.contactlog import record
 from bot.events import Incoming
 from bot.i18n import Lang, has_voice
-from bot.outbox import queue, send_text
+from bot.out.outbox import queue, send_text
 from bot.relay import identify, lang, who, youth_of
 from bot.routing import worker_is_available
 from bot.service import Service

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from bot.calendar import is_after_hours
+from bot.office_hours import is_after_hours
 from bot.settings import Settings
 from models.contact_log import ContactLog, add_entry, entries
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from bot.contactlog import record
-from bot.outbox import address_of, queue, send_text
+from bot.out.outbox import address_of, queue, send_text
 from bot.relay import lang, who, youth_of
 from bot.service import Service
 from models.conversations import Conversation

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from bot import roster
 from bot.i18n import Lang
-from bot.outbox import queue_text
+from bot.out.outbox import queue_text
 from bot.service import Service
 from models import kv
 from models.people import Person, Role

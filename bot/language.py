@@ -8,10 +8,10 @@ from bot import units
 from bot.actions import action
 from bot.events import Incoming
 from bot.i18n import available_languages, language_name, normalize_language
-from bot.outbox import queue
+from bot.out.outbox import queue
+from bot.out.transports.base import Button
 from bot.relay import conversation_of_answer, lang, reply
 from bot.service import Service
-from bot.transports.base import Button
 from models.conversations import Conversation
 from models.people import Person, get_person
 

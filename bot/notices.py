@@ -10,7 +10,7 @@ from sqlmodel import Session
 from bot.activities import bulk, chosen_youths
 from bot.contactlog import record
 from bot.errors import InputError
-from bot.outbox import send_text
+from bot.out.outbox import send_text
 from bot.service import Service
 from models.activities import Notice
 

@@ -10,7 +10,7 @@ from bot import texts, units
 from bot.contactlog import record
 from bot.errors import InputError
 from bot.i18n import Lang
-from bot.outbox import send_text
+from bot.out.outbox import send_text
 from bot.service import Service
 from models.people import Person, Role, get_person, parents_of
 from models.programme import Deactivation, FollowUp

@@ -15,10 +15,10 @@ from bot.acute import is_acute
 from bot.contactlog import record
 from bot.events import Incoming
 from bot.i18n import Lang, normalize_language
-from bot.outbox import address_of, queue, queue_text, send_text
+from bot.out.outbox import address_of, queue, queue_text, send_text
+from bot.out.transports.base import Button
 from bot.routing import next_back, route
 from bot.service import Service
-from bot.transports.base import Button
 from models.conversations import (
     Conversation,
     Message,

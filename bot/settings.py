@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     # and is tried again. It waits in a worker thread; the event loop, /healthz and reads go on meanwhile.
     db_busy_timeout: Duration = timedelta(seconds=30)
     # TETTPA_SANDBOX: "1" always the sandbox (credentials are ignored: nothing leaves the machine), "0" never,
-    # "auto" only without credentials and over a database holding nothing but the demo roster (bot/sandbox.py).
+    # "auto" only without credentials and over a database holding nothing but the demo roster (bot/run/sandbox.py).
     sandbox_mode: Literal["auto", "0", "1"] = Field(
         default="auto", validation_alias=AliasChoices("TETTPA_SANDBOX", "sandbox_mode"))
     # How long the service waits, and how long what it has taken stays its own. Today's values are the
@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     scheduler_lease: Duration = timedelta(seconds=30)  # the scheduler lease's TTL (one scheduler per database)
     scheduler_lease_renew: Duration = timedelta(seconds=10)  # how often its holder renews it
     intake_backoff: Duration = timedelta(seconds=2)  # a failed inbound item waits 1x, 2x, 4x, 8x this
+    outbox_backoff: Duration = timedelta(seconds=2)  # a failed send waits 1x, 2x, 4x ... this (10 min at most)
+    poll_backoff: Duration = timedelta(seconds=1)  # a failed getUpdates waits 1x, 2x, 4x ... this (30 s at most)
+    telegram_chat_gap: Duration = timedelta(seconds=1)  # between two sends to one Telegram chat (its limit)
 
     @field_validator("timezone")
     @classmethod
@@ -148,7 +151,7 @@ class Settings(BaseSettings):
     @property
     def sandbox(self) -> bool:
         """Run against the built-in stand-ins: TETTPA_SANDBOX=1, or auto with no credentials at all (whether the
-        database allows it is checked when the service opens: bot.sandbox.refusal)."""
+        database allows it is checked when the service opens: bot.run.sandbox.refusal)."""
         if self.sandbox_mode != "auto":
             return self.sandbox_mode == "1"
         return not self.telegram_token and not self._twilio_credentials

@@ -7,7 +7,7 @@ from sqlmodel import Session
 from bot import relay, shared_phone, texts
 from bot.contactlog import record
 from bot.events import Incoming
-from bot.outbox import queue, send_text
+from bot.out.outbox import queue, send_text
 from bot.relay import lang, youth_of
 from bot.service import Service
 from models.people import Person, by_phone, get_person

@@ -12,7 +12,7 @@ from bot.actions import action
 from bot.contactlog import record
 from bot.events import Incoming
 from bot.i18n import Lang
-from bot.outbox import send_text
+from bot.out.outbox import send_text
 from bot.relay import lang, relay, reply, take, who
 from bot.routing import worker_is_available
 from bot.service import Service

@@ -201,7 +201,7 @@ def telegram_dispatcher(application: Application) -> Dispatcher:
     """Feed a stored update through PTB's handlers; False if a handler raised."""
 
     async def dispatch(data: dict) -> bool:
-        # A handler that fails says so on the item being handled (handlers.telegram.error), so the
+        # A handler that fails says so on the item being handled (handlers.telegram.commands.error), so the
         # outcome travels with the item, not through the application's shared state.
         try:
             update = Update.de_json(data, application.bot)
@@ -221,7 +221,10 @@ async def poll_telegram(service: Service, application: Application, on_stored: C
     process, PostgreSQL restarting) is logged by its kind and tried again with back-off. A batch that could
     not be stored is fetched again, since the offset only moves past what is stored."""
     bot = application.bot
-    delay = 1.0
+    # TETTPA_POLL_BACKOFF (1 s): the first wait after a failed poll, doubled each time up to 30 s.
+    first = getattr(service.settings, "poll_backoff", None)
+    first = 1.0 if first is None else first.total_seconds()
+    delay = first
     while True:
         started = asyncio.get_running_loop().time()
         try:
@@ -238,7 +241,7 @@ async def poll_telegram(service: Service, application: Application, on_stored: C
                 # Telegram holds an empty poll for POLL_TIMEOUT; an API that answers at once must not be asked
                 # again at once, or the loop spins.
                 await asyncio.sleep(EMPTY_POLL_PAUSE)
-            delay = 1.0
+            delay = first
             report("polling")
             continue
         except RetryAfter as exc:
@@ -246,10 +249,10 @@ async def poll_telegram(service: Service, application: Application, on_stored: C
             await asyncio.sleep(_seconds(exc.retry_after))
             continue
         except (NetworkError, Conflict, InvalidToken, TelegramError) as exc:
-            log.warning("getUpdates failed (%s); trying again in %.0f s", type(exc).__name__, delay)
+            log.warning("getUpdates failed (%s); trying again in %.1f s", type(exc).__name__, delay)
             report(f"polling (retrying: {type(exc).__name__})")
         except Exception as exc:  # the database: the batch stays at Telegram until it can be stored
-            log.warning("storing updates failed (%s); trying again in %.0f s", type(exc).__name__, delay)
+            log.warning("storing updates failed (%s); trying again in %.1f s", type(exc).__name__, delay)
             report(f"polling (retrying: {type(exc).__name__})")
         await asyncio.sleep(delay)
         delay = min(delay * 2, 30.0)

@@ -160,6 +160,12 @@ def holders(session: Session) -> list[str]:
         Inbound.processed_at.is_(None), Inbound.holder.is_not(None)).distinct()).all())
 
 
+def backlog(session: Session) -> int:
+    """Stored items not handled yet (and not parked): what came in and is still on its way through."""
+    return session.exec(select(func.count()).select_from(Inbound).where(
+        Inbound.processed_at.is_(None), Inbound.parked_at.is_(None))).one()
+
+
 def stuck_count(session: Session) -> int:
     """Unhandled items that failed FAST_ATTEMPTS times or more (retried every SLOW_RETRY)."""
     return session.exec(select(func.count()).select_from(Inbound).where(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from alembic import command
@@ -47,16 +47,21 @@ def alembic_config(engine: Engine) -> Config:
 
 
 @contextlib.contextmanager
-def migration_lock(engine: Engine) -> Iterator[None]:
-    """Held while migrating: one process at a time, the others wait their turn."""
+def migration_lock(engine: Engine, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Held while migrating: one process at a time, the others wait their turn (`on_wait` is called once
+    when the lock is taken by another process, before waiting for it)."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            params = {"key": ADVISORY_LOCK_KEY}
+            if not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), params).scalar():
+                if on_wait is not None:
+                    on_wait()
+                conn.execute(text("SELECT pg_advisory_lock(:key)"), params)
             conn.commit()  # the lock belongs to the session, not to a transaction left open
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), params)
                 conn.commit()
         return
     database = engine.url.database if engine.dialect.name == "sqlite" else None
@@ -68,16 +73,21 @@ def migration_lock(engine: Engine) -> Iterator[None]:
     lock_path = Path(f"{database}-migrate.lock")
     # Never deleted: removing a lock file races with the next locker. Owner-only, like the database beside it.
     with os.fdopen(os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, on_wait: Callable[[], None] | None = None) -> None:
     """Bring the schema to this version's heads, under the migration lock."""
-    with migration_lock(engine):
+    with migration_lock(engine, on_wait):
         command.upgrade(alembic_config(engine), "heads")  # parallel branches may each add tables
 
 

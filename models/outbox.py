@@ -34,7 +34,7 @@ class Outbox(SQLModel, table=True):
     # The process that claimed it (bot.holder): a restarted process on the same machine sees that it died.
     holder: str | None = None
     # When a request for it last went out. Set before a Twilio request, so a retry after a kill or a timeout
-    # first asks Twilio whether that request got through (Telegram cannot be asked, see bot/outbox.py).
+    # first asks Twilio whether that request got through (Telegram cannot be asked, see bot/out/outbox.py).
     tried_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Lookups at the provider that failed for this row; past TETTPA_LOOKUP_ATTEMPTS it is sent without one.
     lookups_failed: int = 0

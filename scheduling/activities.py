@@ -12,7 +12,7 @@ from bot import activities as core
 from bot import period
 from bot.actions import reply_hook
 from bot.i18n import Lang
-from bot.outbox import send_text
+from bot.out.outbox import send_text
 from bot.relay import lang
 from bot.service import Service
 from models.activities import MAYBE, NO, SCHEDULED, YES, Activity, ActivityInvite

@@ -17,12 +17,12 @@ from bot.contactlog import record
 from bot.errors import InputError
 from bot.events import Incoming
 from bot.i18n import Lang
-from bot.outbox import address_of, queue, send_text
+from bot.out.outbox import address_of, queue, send_text
+from bot.out.transports.base import Button
 from bot.relay import lang, who, youth_of
 from bot.routing import route, worker_is_available
 from bot.service import Service
 from bot.timespec import SpecError, format_duration, parse_duration
-from bot.transports.base import Button
 from models.conversations import conversation_for
 from models.outbox import SENT as OUTBOX_SENT
 from models.outbox import Outbox

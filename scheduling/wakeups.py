@@ -21,16 +21,16 @@ from sqlmodel import Session, select
 
 from bot import period, texts, units
 from bot.actions import action, reply_hook
-from bot.calendar import public_holiday_name
 from bot.contactlog import record
 from bot.errors import InputError
 from bot.events import Incoming
 from bot.i18n import Lang
-from bot.outbox import queue, send_text
+from bot.office_hours import public_holiday_name
+from bot.out.outbox import queue, send_text
+from bot.out.transports.base import Button
 from bot.relay import lang
 from bot.service import Service
 from bot.timespec import SpecError, format_days, parse_days, parse_time
-from bot.transports.base import Button
 from models.conversations import conversation_for
 from models.outbox import PENDING as OUTBOX_PENDING
 from models.outbox import SENT as OUTBOX_SENT

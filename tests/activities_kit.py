@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from bot import actions, roster
 from bot.events import Incoming
-from bot.outbox import Sender
+from bot.out.outbox import Sender
 from bot.relay import receive
 from bot.service import Service
 from models.contact_log import ContactLog
@@ -32,9 +32,9 @@ class World:
 
 @pytest.fixture
 def world():
-    from bot.standins.server import BackgroundServer
-    from bot.standins.telegram import TelegramStandIn
-    from bot.standins.twilio import TwilioStandIn
+    from standins.server import BackgroundServer
+    from standins.telegram import TelegramStandIn
+    from standins.twilio import TwilioStandIn
 
     tg = TelegramStandIn(token="424244:ACT-TOKEN", strict=True, bot_username="TettPaTestBot")
     from tests.personas import PARENT_TG, PRIMARY_TG, SECONDARY_TG, YOUTH_TG
@@ -54,8 +54,8 @@ async def sender(service: Service, world: World):
     """A Sender whose Telegram and SMS transports are the real ones, pointed at the stand-ins."""
     import telegram
 
-    from bot.transports.telegram import TelegramTransport
-    from bot.transports.twilio import SmsTransport, make_client
+    from bot.out.transports.telegram import TelegramTransport
+    from bot.out.transports.twilio import SmsTransport, make_client
 
     settings = make_settings(service.settings.database_url, twilio_account_sid=world.twilio.account_sid,
                              twilio_auth_token=world.twilio.auth_token, twilio_number=SERVICE_NUMBER,

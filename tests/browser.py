@@ -26,7 +26,9 @@ with warnings.catch_warnings():
 
 from bot import roster
 from bot.service import Service
-from handlers import dashboard, dashboard_export, dashboard_import, web_auth, web_oidc
+from handlers.web import auth as web_auth
+from handlers.web import dashboard, dashboard_export, dashboard_import
+from handlers.web import oidc as web_oidc
 from models.people import Person
 from tests.personas import cast
 

@@ -1,6 +1,6 @@
 """Running the service the way `tettpa serve` runs, against the Telegram stand-in over HTTP.
 
-By default a Deployment runs in this test process: the real runtime (`bot.app.Runtime`, the app `serve`
+By default a Deployment runs in this test process: the real runtime (`bot.run.app.Runtime`, the app `serve`
 builds) under uvicorn in a thread on 127.0.0.1, and `cli()` runs the real Typer commands with `CliRunner`,
 with the deployment's environment and working directory. A new process costs seconds (imports, start-up);
 this costs milliseconds. `Deployment(..., process=True)` is a real `tettpa serve` subprocess, for what only
@@ -64,15 +64,15 @@ class _NotTheTests(logging.Filter):
     """The service's log, not the test's: the stand-ins and the tests log in this process too."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.name.startswith(("bot.standins", "tests"))
+        return not record.name.startswith(("standins", "tests"))
 
 
 class _InProcess:
     """The service running in a thread of this process, shaped like the Popen the tests look at."""
 
     def __init__(self, workdir: Path, env: dict[str, str], port: int, log: Path, sock: socket.socket | None):
-        from bot.app import Runtime, configure_logging, create_app
-        from bot.bootstrap import open_service
+        from bot.run.app import Runtime, configure_logging, create_app
+        from bot.run.bootstrap import open_service
         from bot.settings import Settings
 
         level = env.get("TETTPA_LOG_LEVEL", "INFO").upper()
@@ -115,7 +115,7 @@ class _InProcess:
             self.server.run(sockets=[sock])
         except BaseException as exc:  # noqa: B036 - reported by poll() and the log, as a process would
             self.failure = exc
-            logging.getLogger("bot.app").error("tettpa serve failed\n%s", traceback.format_exc())
+            logging.getLogger("bot.run.app").error("tettpa serve failed\n%s", traceback.format_exc())
         finally:
             sock.close()
 
@@ -177,6 +177,7 @@ class Deployment:
             "TETTPA_SECRET_KEY": "e2e-secret-key-not-a-placeholder",
             "TETTPA_DATA_KEY": TEST_DATA_KEY,
             "TETTPA_LOG_LEVEL": "INFO",
+            "TETTPA_TELEGRAM_CHAT_GAP": "0s",  # the stand-in does not count Telegram's limits unless asked
         }
         if telegram is not None:
             self.env["TETTPA_TELEGRAM_TOKEN"] = telegram.token
@@ -230,11 +231,13 @@ class Deployment:
         raise AssertionError(f"tettpa serve did not answer: {self.log.read_text()[-3000:]}")
 
     def settle(self, timeout: float = 30.0) -> None:
-        """Wait until the outbox has nothing pending: every send so far is done and recorded. (At least 30 s
-        before failing: a bound, not a measurement, on a loaded machine.)"""
+        """Wait until everything stored so far is handled and the outbox has nothing pending: every send
+        it caused is done and recorded, so what has not arrived will not. (At least 30 s before failing:
+        a bound, not a measurement, on a loaded machine.)"""
         deadline = time.monotonic() + max(timeout, 30.0)
         while time.monotonic() < deadline:
-            if httpx.get(f"{self.url}/healthz", timeout=2).json().get("outbox_backlog") == 0:
+            health = httpx.get(f"{self.url}/healthz", timeout=2).json()
+            if health.get("inbound_backlog") == 0 and health.get("outbox_backlog") == 0:
                 return
             time.sleep(0.05)
         raise AssertionError("the outbox did not empty")
@@ -264,7 +267,7 @@ def run_cli(workdir: Path, env: dict[str, str], args, stdin: str | None = None) 
     an exception the command let through, as Python prints one)."""
     from typer.testing import CliRunner
 
-    from bot.cli import app
+    from handlers.cli.main import app
 
     tettpa_env = {k: None for k in os.environ if k.startswith("TETTPA_")}
     tettpa_env.update({k: v for k, v in env.items() if k.startswith("TETTPA_")})

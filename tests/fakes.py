@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 
-from bot.outbox import Sender
+from bot.out.outbox import Sender
+from bot.out.transports.base import Outgoing, Receipt, TransportError
 from bot.service import Service
-from bot.transports.base import Outgoing, Receipt, TransportError
 
 
 class RecordingTransport:

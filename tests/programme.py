@@ -7,8 +7,8 @@ import os
 
 from typer.testing import CliRunner
 
-from bot.cli import app
 from bot.service import Service
+from handlers.cli.main import app
 from tests.conftest import TEST_DATA_KEY
 
 

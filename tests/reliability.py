@@ -15,11 +15,11 @@ import httpx
 
 from bot import roster
 from bot.service import Service
-from bot.standins import twilio as tw
-from bot.standins.server import BackgroundServer
-from bot.standins.telegram import TelegramStandIn
 from models import crypto
 from models.db import make_engine
+from standins import twilio as tw
+from standins.server import BackgroundServer
+from standins.telegram import TelegramStandIn
 from tests.conftest import TEST_DATA_KEY, make_settings, migrate
 from tests.e2e import Deployment
 

@@ -239,7 +239,7 @@ def test_it_counts_activities_and_who_came_in_the_funders_report(service):
 
 
 def test_it_makes_an_activity_step_by_step_on_telegram(service):
-    from handlers import activities_telegram as chat
+    from handlers.telegram import activities as chat
     from tests.personas import texts_to
 
     c = cast(service)
@@ -295,8 +295,8 @@ KARI_TG, OLA_TG = 511, 611
 
 @pytest.fixture
 def serve_telegram():
-    from bot.standins.server import BackgroundServer
-    from bot.standins.telegram import TelegramStandIn
+    from standins.server import BackgroundServer
+    from standins.telegram import TelegramStandIn
 
     stand_in = TelegramStandIn(token="424245:ACT-E2E", strict=True, bot_username="TettPaTestBot")
     for user_id, name in ((KARI_TG, "Kari"), (OLA_TG, "Ola")):

@@ -15,10 +15,10 @@ import pytest
 from sqlmodel import func, select
 from telegram import User
 
-from bot.app import build_application
+from bot.run.app import build_application
 from handlers import intake as intake_module
-from handlers import telegram as telegram_handlers
 from handlers.intake import LEASE, Intake, store_telegram, telegram_dispatcher
+from handlers.telegram import commands as telegram_handlers
 from models import inbound, kv
 from models.contact_log import ContactLog
 from models.inbound import Inbound

@@ -11,7 +11,7 @@ import stat
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
+from handlers.cli.main import app
 from tests.conftest import TEST_DATA_KEY
 from tests.personas import PARENT_TG, YOUTH_TG, cast, tg, writes
 

@@ -15,11 +15,11 @@ from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 from typer.testing import CliRunner
 
-from bot.app import Runtime, create_app
-from bot.cli import app as cli_app
-from handlers import twilio as twilio_handlers
+from bot.run.app import Runtime, create_app
+from handlers.cli.main import app as cli_app
 from handlers.intake import store_telegram, telegram_dispatcher
 from handlers.limits import TWILIO_FORM_BYTES
+from handlers.twilio import webhooks as twilio_handlers
 from models.inbound import Inbound
 from tests.edges_kit import DATA_KEY, SECRET, make_service
 
@@ -160,8 +160,9 @@ def _coordinator_client(svc) -> tuple[TestClient, int, str]:
     from starlette.applications import Starlette
 
     from bot import auth, roster
-    from handlers import dashboard, dashboard_export, web_auth
-    from handlers.dashboard_base import SESSION_COOKIE
+    from handlers.web import auth as web_auth
+    from handlers.web import dashboard, dashboard_export
+    from handlers.web.dashboard_base import SESSION_COOKIE
     from models.auth import STAGE_FULL
 
     kw = {"now": svc.now(), "secret_key": svc.settings.secret_key}

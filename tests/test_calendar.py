@@ -3,7 +3,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.calendar import is_after_hours, is_public_holiday, public_holiday_name
+from bot.office_hours import is_after_hours, is_public_holiday, public_holiday_name
 from bot.timespec import WeeklyHours
 
 OSLO = ZoneInfo("Europe/Oslo")

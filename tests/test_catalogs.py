@@ -278,24 +278,24 @@ def test_it_answers_in_the_language_at_run_time(language):
 
 SCANNED = ("bot", "handlers", "scheduling")
 # Test doubles of Telegram and Twilio: they speak those APIs' (English) texts, not ours.
-SKIPPED = ("bot/standins/",)
+SKIPPED = ("standins/",)
 # Strings that are not texts for the people the service talks to, each with the reason: "file" exempts a
 # file, "file:NAME" a module-level assignment, function or class, "file:Class.method" a method.
 # Members of set literals are exempt everywhere: a set is only asked "is this word in it?", never shown.
 EXEMPT = {
-    "bot/cli.py": "the operator's command line: typer help and output texts, English by design",
-    "bot/cli_activities.py": "the operator's activity and notice commands: typer help and output, English by design",
-    "bot/cli_admin.py": "the operator's privacy commands: typer help and prompts, English by design",
-    "bot/cli_programme.py": "the operator's programme commands: typer help and output texts, English by design",
+    "handlers/cli/main.py": "the operator's command line: typer help and output texts, English by design",
+    "handlers/cli/activities.py": "the operator's activity and notice commands: typer help and output, English by design",
+    "handlers/cli/admin.py": "the operator's privacy commands: typer help and prompts, English by design",
+    "handlers/cli/programme.py": "the operator's programme commands: typer help and output texts, English by design",
     "bot/status_codes.py:CODES": "Udir's code list with its own Norwegian labels, the same on every report",
     "bot/status_codes.py:GROUPS": "Udir's groups of the code list, with their own Norwegian names",
-    "bot/cli_golive.py": "the operator's connect and doctor commands: typer help and output, English by design",
-    "bot/doctor.py": "the operator's set-up checks (`tettpa doctor`), English like the rest of the command line",
-    "bot/app.py:Runtime.metrics": "descriptions of the /metrics counters, read by operators' monitoring",
+    "handlers/cli/golive.py": "the operator's connect and doctor commands: typer help and output, English by design",
+    "handlers/cli/doctor.py": "the operator's set-up checks (`tettpa doctor`), English like the rest of the command line",
+    "bot/run/app.py:Runtime.metrics": "descriptions of the /metrics counters, read by operators' monitoring",
     "bot/settings.py:Settings.oidc_label": "the sign-on button's default label; shown through gettext",
     "bot/acute.py:BUILT_IN": "crisis words matched in incoming messages, never shown to anyone",
-    "scheduling/calendar.py:_FROM": "column names read from an imported holiday CSV",
-    "scheduling/calendar.py:_UNTIL": "column names read from an imported holiday CSV",
+    "scheduling/school_holidays.py:_FROM": "column names read from an imported holiday CSV",
+    "scheduling/school_holidays.py:_UNTIL": "column names read from an imported holiday CSV",
 }
 GETTEXT = {"_": 1, "n_": 2}  # function -> how many leading arguments are msgids
 LOG_METHODS = {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}

@@ -1,4 +1,4 @@
-"""A worker's command is one entry of handlers.telegram.COMMANDS (name, aliases, handler, help line): the
+"""A worker's command is one entry of handlers.telegram.commands.COMMANDS (name, aliases, handler, help line): the
 handlers are wired from it and /help is built from it, one translated line per command."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 from telegram.ext import ApplicationBuilder, CommandHandler
 
 from bot.i18n import LANGUAGES, Lang
-from handlers import telegram as edge
+from handlers.telegram import commands as edge
 
 BEFORE = (  # the 14-line help the registry replaced, word for word, with the lines added since
     "Slik bruker du Tett på:\n"

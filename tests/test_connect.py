@@ -11,12 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from bot import roster
-from bot.cli import app
 from bot.i18n import available_languages
-from bot.standins import twilio as tw
-from bot.standins.server import BackgroundServer
-from bot.standins.telegram import TelegramStandIn
-from bot.transports.connect import GENERAL, WORKER, webhook_secret
+from bot.out.transports.connect import GENERAL, WORKER, webhook_secret
+from handlers.cli.main import app
+from standins import twilio as tw
+from standins.server import BackgroundServer
+from standins.telegram import TelegramStandIn
 from tests.conftest import TEST_DATA_KEY, make_settings
 
 TOKEN = "424242:CONNECT-TOKEN"
@@ -95,7 +95,7 @@ def test_it_sets_the_menu_and_texts_in_every_language_and_changes_nothing_the_se
 
 def test_it_gives_a_linked_worker_the_worker_menu_in_her_language(accounts):
     settings = make_settings(accounts.env["TETTPA_DATABASE_URL"])
-    from bot.bootstrap import open_service
+    from bot.run.bootstrap import open_service
 
     service = open_service(settings)
     with service.tx() as session:

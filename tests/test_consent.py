@@ -112,6 +112,6 @@ def test_it_records_consent_from_the_youths_page(service):
 
 def test_it_names_samtykke_in_the_workers_help(service):
     from bot.i18n import Lang
-    from handlers.telegram import worker_help
+    from handlers.telegram.commands import worker_help
 
     assert "/samtykke" in worker_help(Lang("nb")) and "/samtykke" in worker_help(Lang("en"))

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bot import auth
-from bot.standins.server import BackgroundServer
-from bot.standins.telegram import TelegramStandIn
+from standins.server import BackgroundServer
+from standins.telegram import TelegramStandIn
 from tests.browser import PASSWORD, PHONE, chromium, fits_width, screenshot
 from tests.e2e import Deployment
 

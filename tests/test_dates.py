@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from bot.i18n import Lang
 from bot.timespec import SpecError, parse_date, parse_date_words, parse_instant
 from bot.worker_settings import parse_absence
-from handlers.dashboard_base import BadQuery
-from handlers.dashboard_base import parse_date as dashboard_date
-from handlers.schedules_telegram import _day_words
-from scheduling.calendar import parse_day
+from handlers.telegram.schedules import _day_words
+from handlers.web.dashboard_base import BadQuery
+from handlers.web.dashboard_base import parse_date as dashboard_date
+from scheduling.school_holidays import parse_day
 
 OSLO = ZoneInfo("Europe/Oslo")
 TODAY = date(2026, 12, 2)

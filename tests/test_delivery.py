@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.delivery import delivery_status, undeliverable
-from bot.outbox import Sender
-from bot.transports.base import TransportError
+from bot.out.outbox import Sender
+from bot.out.transports.base import TransportError
 from models.outbox import Outbox
 from models.people import Person
 from tests.fakes import RecordingTransport, deliver
@@ -62,7 +62,7 @@ async def test_it_redelivers_an_sms_after_a_passing_delivery_failure(service, cl
     writes(service, tg(PRIMARY_TG, "/noop"))
     sent = await deliver(service)
     with service.tx() as session:
-        from bot.outbox import send_text
+        from bot.out.outbox import send_text
         ola = session.get(Person, c.youth)
         link_row = send_text(session, key="test:sms", person=ola, text="vekking", now=clock())
     sent = await deliver(service, sent)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
 from bot.settings import Settings
+from handlers.cli.main import app
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from bot.bootstrap import open_service
+from bot.run.bootstrap import open_service
 from models.outbox import enqueue
 from tests import test_connect
 from tests.conftest import make_settings

@@ -19,8 +19,12 @@ KARI_PHONE, PER_PHONE = "+4793456789", "+4794567890"
 OLA_PHONE, LISE_PHONE, SIRI_PHONE = "+4741234567", "+4792345678", "+4745678901"
 # Shortened from production's 15 s (TETTPA_TELEGRAM_SEND_TIMEOUT, TETTPA_TWILIO_TIMEOUT) so each fault
 # costs seconds; still far above what a request to a stand-in on 127.0.0.1 takes on a loaded machine.
-PTB_TIMEOUT = 6.0  # how long PTB waits for Telegram's answer
-TWILIO_TIMEOUT = 8.0  # how long the Twilio transport waits for Twilio's answer
+PTB_TIMEOUT = 5.0  # how long PTB waits for Telegram's answer
+TWILIO_TIMEOUT = 5.0  # how long the Twilio transport waits for Twilio's answer
+# Shortened from production's 2 s and 1 s (TETTPA_OUTBOX_BACKOFF, TETTPA_POLL_BACKOFF): a send or a poll
+# that failed is tried again after 1 s, then 2 s, 4 s ...; what is shown is that it is tried again and
+# arrives once, not how long it waited.
+BACKOFF = 1.0
 
 
 @pytest.fixture
@@ -34,7 +38,8 @@ def service(tmp_path, database_url, world):
     """Kari (Telegram, and a phone) works with Ola (Telegram and a phone) and his mother Lise (SMS only);
     Per (SMS only) works with Siri (SMS only). Nobody has a second worker, so nothing escalates."""
     d = deployment(tmp_path, database_url, world, telegram_send_timeout=f"{PTB_TIMEOUT}s",
-                   twilio_timeout=f"{TWILIO_TIMEOUT}s")
+                   twilio_timeout=f"{TWILIO_TIMEOUT}s", outbox_backoff=f"{BACKOFF}s",
+                   poll_backoff=f"{BACKOFF}s")
     with roster_of(database_url) as people:
         kari = people.worker("Kari Nordmann", KARI_PHONE)
         per = people.worker("Per Hansen", PER_PHONE)
@@ -107,9 +112,9 @@ def test_it_sends_again_when_telegram_took_a_message_too_late_and_either_copy_ca
     """Telegram took the relay but answered after PTB gave up: it is sent again, so Kari may see it twice
     (the in-flight rule), never more; and her answer to the first, late copy still reaches Ola."""
     tg = world.tg
-    # Telegram keeps the first request long enough for the retry (after PTB's timeout and a 2 s back-off)
+    # Telegram keeps the first request long enough for the retry (after PTB's timeout and the back-off)
     # to arrive before it: the retry is the copy the service has a receipt for, the late one is not.
-    tg.fail_next("sendMessage", status=200, delay=PTB_TIMEOUT + 9)
+    tg.fail_next("sendMessage", status=200, delay=PTB_TIMEOUT + BACKOFF + 5)
     tg.user_sends(OLA, "sent fram")
     wait_until(lambda: count_at(world, KARI, "sent fram") == 2, 60, "both copies at Kari")
     service.settle(30)  # nothing left to send or to retry: no third copy can come
@@ -176,7 +181,8 @@ def test_it_delays_but_never_loses_or_repeats_an_sms_when_twilio_fails(service, 
 def test_it_does_not_send_an_sms_twice_that_twilio_took_after_the_service_stopped_waiting(service, world):
     """Twilio answers only after the transport gave up (a slow success): the retry first asks Twilio what
     went to Per, finds the SMS and records it instead of sending it a second time."""
-    world.tw.fail_next("Messages", status=200, delay=TWILIO_TIMEOUT + 1)
+    # Twilio takes it just after the transport stopped waiting, and before the retry (a back-off later).
+    world.tw.fail_next("Messages", status=200, delay=TWILIO_TIMEOUT + 0.2)
     assert sms(service, world, SIRI_PHONE, "sakte men sikkert").status_code == 200
     wait_until(lambda: sms_count(world, PER_PHONE, "sakte men sikkert"), 60, "Siri's SMS at Per")
     service.settle(60)
@@ -221,7 +227,7 @@ def test_it_keeps_relaying_on_telegram_while_twilio_hangs(service, world):
     to someone else: an acute message at night cannot wait for an SMS provider."""
     world.tw.fail_next("Messages", status=503, delay=TWILIO_TIMEOUT + 5)
     assert sms(service, world, SIRI_PHONE, "mens Twilio henger").status_code == 200
-    time.sleep(2)  # the relay to Per is handed to Twilio, which holds it
+    wait_until(lambda: world.tw.faults_left("Messages") == 0, 15, "the relay to Per held at Twilio")
     hung_since = time.monotonic()
     world.tg.user_sends(OLA, "jeg vil ikke leve lenger")  # acute: both workers at once, whatever else is going on
     wait_until(lambda: count_at(world, KARI, "jeg vil ikke leve lenger"), 30, "the acute relay at Kari")

@@ -4,7 +4,7 @@ from the product's texts: the product's SMS are checked against it, so a mistake
 from __future__ import annotations
 
 from bot.sms_text import REPLACEMENTS, gsm_safe
-from bot.standins import twilio as standin
+from standins import twilio as standin
 
 
 def test_it_has_the_specifications_128_codes_with_the_escape_left_out():

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import func, select
 from typer.testing import CliRunner
 
-from bot.cli import app
+from handlers.cli.main import app
 from models.people import Person
 from tests.conftest import TEST_DATA_KEY
 

@@ -7,8 +7,8 @@ import re
 
 from sqlmodel import select
 
-from bot.standins.server import BackgroundServer
 from models.people import Person
+from standins.server import BackgroundServer
 from tests.browser import EMAILS, PASSWORD, chromium, csrf_of, logged_in, screenshot, staff_cast, web_app
 
 ROSTER = ("\ufeffref;role;name;phone;email;language;unit;primary;secondary;youth;period_from;period_until\r\n"

@@ -12,10 +12,10 @@ from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from bot.app import Runtime
-from handlers import twilio as twilio_handlers
-from handlers import web
+from bot.run.app import Runtime
 from handlers.intake import Intake
+from handlers.twilio import webhooks as twilio_handlers
+from handlers.web import routes as web
 from models import inbound
 from models.inbound import Inbound
 from models.people import Person

@@ -14,7 +14,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from bot import invites, roster
-from bot.cli import app
+from handlers.cli.main import app
 from models.outbox import Outbox
 from models.people import Person
 from tests.browser import ARTIFACTS, colours

@@ -256,7 +256,7 @@ async def test_it_lets_kari_cancel_and_tells_ola(service, clock):
 
 
 async def test_it_takes_meetings_and_wakeups_from_karis_telegram_commands(service, clock):
-    from handlers.schedules_telegram import handle_meeting, handle_wakeup
+    from handlers.telegram.schedules import handle_meeting, handle_wakeup
 
     c = cast(service)
     with service.tx() as session:
@@ -285,8 +285,8 @@ async def test_it_takes_meetings_and_wakeups_from_karis_telegram_commands(servic
 
 @pytest.fixture
 def telegram():
-    from bot.standins.server import BackgroundServer
-    from bot.standins.telegram import TelegramStandIn
+    from standins.server import BackgroundServer
+    from standins.telegram import TelegramStandIn
 
     stand_in = TelegramStandIn(token="424242:E2E-TOKEN", strict=True, bot_username="TettPaTestBot")
     for user_id, name in ((501, "Kari"), (601, "Ola")):

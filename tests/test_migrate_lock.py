@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -16,6 +15,7 @@ from models.db import make_engine
 from models.migrate import current_heads, expected_heads, migration_lock
 from tests.conftest import TEST_DATA_KEY
 from tests.e2e import TETTPA
+from tests.reliability import wait_until
 
 
 def _env(database_url: str) -> dict[str, str]:
@@ -55,11 +55,16 @@ def test_it_waits_for_the_migration_lock(tmp_path, database_url):
     engine = make_engine(database_url)
     try:
         with migration_lock(engine):
-            upgrade = _tettpa(tmp_path, database_url, "db", "upgrade")
-            time.sleep(4)  # time to start Python, import and reach the lock
-            assert upgrade.poll() is None, upgrade.communicate()
+            stderr = tmp_path / "upgrade.err"
+            with stderr.open("w") as err:
+                upgrade = subprocess.Popen([TETTPA, "db", "upgrade"], cwd=tmp_path, env=_env(database_url),
+                                           text=True, stdout=subprocess.DEVNULL, stderr=err)
+            # It reached the lock, found it taken, said so, and waits.
+            wait_until(lambda: "waiting for another process" in stderr.read_text() or upgrade.poll() is not None,
+                       60, "the upgrade to reach the lock")
+            assert upgrade.poll() is None, stderr.read_text()
             assert current_heads(engine) == set(), "it migrated without the lock"
-        assert upgrade.wait(timeout=120) == 0, upgrade.communicate()[1][-2000:]
+        assert upgrade.wait(timeout=120) == 0, stderr.read_text()[-2000:]
     finally:
         engine.dispose()
     _schema_is_complete(database_url)

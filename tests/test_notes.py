@@ -10,10 +10,10 @@ from sqlmodel import select
 
 from bot import notes
 from bot.contactlog import as_dict
-from bot.standins.server import BackgroundServer
-from bot.standins.telegram import TelegramStandIn
 from models.contact_log import ContactLog
 from models.people import Person
+from standins.server import BackgroundServer
+from standins.telegram import TelegramStandIn
 from tests.browser import PASSWORD, csrf_of, logged_in, staff_cast
 from tests.e2e import Deployment
 from tests.fakes import deliver

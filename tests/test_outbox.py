@@ -5,6 +5,7 @@ a time so a kill can repeat at most that many of them. Twilio is the stand-in ov
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -12,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.holder import _machine
-from bot.outbox import LEASE, TELEGRAM_WINDOW, Sender, queue
-from bot.standins.server import BackgroundServer
-from bot.standins.twilio import TwilioStandIn
-from bot.transports.base import Outgoing, Receipt, TransportError
-from bot.transports.twilio import SmsTransport, VoiceTransport, make_client
+from bot.out.outbox import LEASE, TELEGRAM_WINDOW, Sender, backoff, queue
+from bot.out.transports.base import Outgoing, Receipt, TransportError
+from bot.out.transports.twilio import SmsTransport, VoiceTransport, make_client
 from models import outbox as store
 from models.outbox import PENDING, SENT, Outbox
+from standins.server import BackgroundServer
+from standins.twilio import TwilioStandIn
 from tests.conftest import make_settings
 from tests.fakes import RecordingTransport
 
@@ -201,10 +202,31 @@ async def test_it_holds_back_only_the_later_messages_of_a_chat_whose_send_failed
     assert _row(service, second_ola).due_at >= _row(service, first_ola).due_at
 
 
+def test_it_waits_twice_as_long_after_each_failed_try_up_to_ten_minutes():
+    assert [backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [2, 4, 8, 16]
+    assert backoff(40) == timedelta(minutes=10)
+    assert [backoff(n, timedelta(seconds=0.5)).total_seconds() for n in (1, 2, 3)] == [0.5, 1, 2]
+
+
+async def test_it_tries_a_failed_send_again_after_the_configured_backoff(service, transports, clock):
+    """TETTPA_OUTBOX_BACKOFF sets the first wait (production: 2 s); the tests of faults shorten it."""
+    quick = dataclasses.replace(service, settings=service.settings.model_copy(
+        update={"outbox_backoff": timedelta(seconds=0.5)}))
+    telegram = RecordingTransport()
+    telegram.failures.append(TransportError("telegram: 502 Bad Gateway"))
+    row_id = _queue(quick, "b1", "telegram", "701", "til Ola")
+
+    await Sender(quick, {**transports, "telegram": telegram}).run_once()
+
+    row = _row(quick, row_id)
+    assert (row.status, row.attempts) == (PENDING, 1)
+    assert row.due_at.replace(tzinfo=UTC) - clock() == timedelta(seconds=0.5)
+
+
 async def test_it_keeps_a_slow_batch_its_own_so_no_other_sender_takes_and_repeats_it(
         service, transports, clock, monkeypatch):
-    import bot.outbox
-    monkeypatch.setattr(bot.outbox, "RENEW_EVERY", 0.0)
+    import bot.out.outbox
+    monkeypatch.setattr(bot.out.outbox, "RENEW_EVERY", 0.0)
     for number in range(3):
         _queue(service, f"m{number}", "telegram", "700", f"melding {number}")
     other = Sender(service, transports)  # another process's sender, looking for rows to take

@@ -11,9 +11,9 @@ from sqlmodel import select
 from telegram.error import TelegramError
 
 from bot.delivery import undeliverable
-from bot.outbox import LEASE, Sender, queue
-from bot.transports.base import Outgoing, Receipt, TransportError
-from bot.transports.telegram import TelegramTransport
+from bot.out.outbox import LEASE, Sender, queue
+from bot.out.transports.base import Outgoing, Receipt, TransportError
+from bot.out.transports.telegram import TelegramTransport
 from models.contact_log import ContactLog
 from models.conversations import RelayLink
 from models.outbox import SENT, Outbox
@@ -134,7 +134,7 @@ async def test_it_gives_the_secondary_a_relay_the_primary_could_never_get_and_lo
 async def test_it_says_in_healthz_when_telegram_start_up_fails_with_any_error(service, monkeypatch):
     from telegram.ext import Application
 
-    from bot import app as app_module
+    from bot.run import app as app_module
 
     settings = service.settings.model_copy(update={"telegram_token": "123:abc",
                                                    "telegram_api_url": "http://127.0.0.1:9"})
@@ -195,8 +195,8 @@ async def test_it_pauses_between_polls_that_come_back_empty_at_once(service, mon
 async def test_it_sends_a_welcome_once_to_a_telegram_that_answers_with_an_unreadable_body(service, clock):
     import telegram
 
-    from bot.standins.server import BackgroundServer
-    from bot.standins.telegram import TelegramStandIn
+    from standins.server import BackgroundServer
+    from standins.telegram import TelegramStandIn
 
     standin = TelegramStandIn()
     standin.add_user(YOUTH_TG, "Ola")

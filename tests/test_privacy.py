@@ -87,7 +87,7 @@ async def test_it_writes_no_text_phone_or_token_to_the_logs(service, caplog, clo
     caplog.set_level(logging.DEBUG)
     c = cast(service)
     writes(service, tg(YOUTH_TG, "veldig privat tekst"))
-    from bot.transports.base import TransportError
+    from bot.out.transports.base import TransportError
     from tests.fakes import RecordingTransport
     transport = RecordingTransport()
     transport.failures = [TransportError("telegram bad request: x", permanent=True)]

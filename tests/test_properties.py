@@ -32,11 +32,11 @@ from bot.sms_text import (
     split_text,
     utf16_length,
 )
-from bot.standins.twilio import GSM7_ALPHABET, sms_encoding
 from bot.timespec import SpecError, WeeklyHours, parse_days, parse_duration, parse_time
 from bot.worker_settings import absence_command, hours_command, parse_absence
 from models.conversations import Conversation, RelayLink
 from models.outbox import Outbox
+from standins.twilio import GSM7_ALPHABET, sms_encoding
 from tests.conftest import make_settings
 
 EXAMPLES = int(os.environ.get("TETTPA_TEST_EXAMPLES", "60"))
@@ -323,7 +323,7 @@ def _outbox_id(session, key: str) -> int | None:
     return session.exec(select(Outbox.id).where(Outbox.key == key)).first()
 
 
-# -- school holidays imported from CSV and ICS (scheduling/calendar.py) --------------------------------
+# -- school holidays imported from CSV and ICS (scheduling/school_holidays.py) --------------------------------
 
 
 csv_cells = st.one_of(st.sampled_from(["2026-10-05", "05.10.2026", "2026-10-09", "9.10.2026", "31.02.2026",
@@ -335,7 +335,7 @@ csv_cells = st.one_of(st.sampled_from(["2026-10-05", "05.10.2026", "2026-10-09",
        delimiter=st.sampled_from([",", ";"]), header=st.booleans(),
        encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp1252"]))
 def test_it_imports_holidays_from_any_csv_or_refuses_it_naming_the_file(service, rows, delimiter, header, encoding):
-    from scheduling.calendar import import_file
+    from scheduling.school_holidays import import_file
 
     lines = ([["navn", "fra", "til"]] if header else []) + rows
     text = "\n".join(delimiter.join(cells) for cells in lines)
@@ -384,7 +384,7 @@ def ics_files(draw) -> str:
 @FEW
 @given(ics=ics_files())
 def test_it_imports_holidays_from_any_ics_or_refuses_it_naming_the_file(service, ics):
-    from scheduling.calendar import import_file
+    from scheduling.school_holidays import import_file
 
     with service.tx() as session:
         try:
@@ -396,7 +396,7 @@ def test_it_imports_holidays_from_any_ics_or_refuses_it_naming_the_file(service,
         assert result.added or result.existing
 
 
-# -- webhook bodies: Telegram and Twilio (handlers/web.py, handlers/twilio.py) -------------------------
+# -- webhook bodies: Telegram and Twilio (handlers/web/routes.py, handlers/twilio/webhooks.py) -------------------------
 
 
 PUBLIC = "https://tettpa.example"
@@ -408,7 +408,7 @@ PHONES = ["+4741234567", "+4793456789", "+4799999999", "not a number", "", "+1",
 def edge(migrated_database_url, tmp_path):
     """The real web app of `tettpa serve` (without its loops), over a migrated database with a roster."""
     database_url = migrated_database_url
-    from bot.app import Runtime, create_app
+    from bot.run.app import Runtime, create_app
     from bot.service import Service
     from models import crypto
     from models.db import make_engine
@@ -442,7 +442,7 @@ TWILIO_PATHS = ["/twilio/sms", "/twilio/status", "/twilio/voice", "/twilio/voice
 @FEW
 @given(path=st.sampled_from(TWILIO_PATHS), form=forms, signed=st.booleans())
 def test_it_answers_any_twilio_webhook_with_twiml_or_a_refusal_never_a_crash(edge, path, form, signed):
-    from handlers import twilio as twilio_handlers
+    from handlers.twilio import webhooks as twilio_handlers
 
     client, runtime = edge
     signature = RequestValidator(TWILIO_TOKEN).compute_signature(f"{PUBLIC}{path}", form) if signed else "x"

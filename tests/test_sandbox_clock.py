@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from bot.bootstrap import open_service
-from bot.calendar import public_holiday_name
-from bot.sandbox import MovableClock, Sandbox
+from bot.office_hours import public_holiday_name
+from bot.run.bootstrap import open_service
+from bot.run.sandbox import MovableClock, Sandbox
 from bot.settings import Settings
 from models.schedules import Wakeup
 

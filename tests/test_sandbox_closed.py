@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from bot import roster
-from bot.bootstrap import open_service
-from bot.cli import app
-from bot.sandbox import Sandbox, refusal
+from bot.run.bootstrap import open_service
+from bot.run.sandbox import Sandbox, refusal
 from bot.settings import Settings
+from handlers.cli.main import app
 from tests.edges_kit import DATA_KEY, SECRET
 
 

@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import select
 
 from bot import roster
-from bot.bootstrap import open_service
-from bot.sandbox import Sandbox, refusal
+from bot.run.bootstrap import open_service
+from bot.run.sandbox import Sandbox, refusal
 from bot.settings import Settings
 from models import kv
 from models.people import Person

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.calendar import public_holiday_name
+from bot.office_hours import public_holiday_name
 from tests.browser import chromium, screenshot
 from tests.e2e import Deployment
 

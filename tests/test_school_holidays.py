@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.calendar import public_holiday_name
 from bot.errors import InputError
+from bot.office_hours import public_holiday_name
 from models.schedules import holidays_between
-from scheduling.calendar import add_holiday, import_file
+from scheduling.school_holidays import add_holiday, import_file
 from tests.e2e import Deployment
 
 OSLO = ZoneInfo("Europe/Oslo")

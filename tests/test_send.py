@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot import outbox
-from bot.transports.base import Button
+from bot.out import outbox
+from bot.out.transports.base import Button
 from models.db import transaction
 
 

@@ -15,9 +15,9 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from bot import auth, linking, roster
-from bot.app import Runtime, create_app
-from bot.cli import app as cli_app
 from bot.events import Incoming
+from bot.run.app import Runtime, create_app
+from handlers.cli.main import app as cli_app
 from models.auth import STAGE_FULL
 from models.outbox import Outbox
 from models.people import Person
@@ -186,7 +186,7 @@ def test_it_keeps_a_sprayer_locked_however_it_rotates_x_forwarded_for(tmp_path):
 
     from starlette.applications import Starlette
 
-    from handlers import web_auth
+    from handlers.web import auth as web_auth
 
     svc = make_service(tmp_path)
     _staff(svc, "Cora Koordinator", "cora@ot.example", role="coordinator")

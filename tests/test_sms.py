@@ -5,8 +5,8 @@ from __future__ import annotations
 from bot.events import Incoming
 from bot.sms import receive_sms
 from bot.sms_text import gsm_safe, split_sms
-from bot.standins.twilio import sms_encoding
 from models.people import Person
+from standins.twilio import sms_encoding
 from tests.fakes import deliver
 from tests.personas import PARENT_TG, YOUTH_TG, cast, tg, writes
 

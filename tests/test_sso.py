@@ -14,10 +14,10 @@ import oidc_provider_mock
 import pytest
 
 from bot.service import Service
-from bot.standins.server import BackgroundServer
 from models import crypto
 from models.db import make_engine
 from models.migrate import upgrade
+from standins.server import BackgroundServer
 from tests.browser import EMAILS, PASSWORD, chromium, screenshot, staff_cast, web_app
 from tests.conftest import make_settings
 

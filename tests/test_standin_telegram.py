@@ -17,8 +17,8 @@ from starlette.routing import Mount, Route
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
-from bot.standins.server import BackgroundServer
-from bot.standins.telegram import TelegramStandIn
+from standins.server import BackgroundServer
+from standins.telegram import TelegramStandIn
 
 YOUTH = 1001
 WORKER = 2002

@@ -21,8 +21,8 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
-from bot.standins.server import BackgroundServer
-from bot.standins.twilio import (
+from standins.server import BackgroundServer
+from standins.twilio import (
     API_VERSION,
     SPEC_PATH,
     TwilioStandIn,

@@ -13,9 +13,9 @@ from telegram import User
 from telegram.error import NetworkError
 from telegram.ext import Application, ExtBot
 
-from bot import app as app_module
-from bot.app import Runtime
 from bot.loops import LoopLag, Supervised
+from bot.run import app as app_module
+from bot.run.app import Runtime
 from handlers import intake as intake_module
 from handlers.intake import poll_telegram
 from models import kv

@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.holder import _machine
-from bot.outbox import LEASE, Sender, queue
-from bot.standins.server import BackgroundServer
-from bot.standins.twilio import TwilioStandIn
-from bot.transports.base import Outgoing
-from bot.transports.twilio import SmsTransport, VoiceTransport, make_client
-from handlers.twilio import status_dispatcher
+from bot.out.outbox import LEASE, Sender, queue
+from bot.out.transports.base import Outgoing
+from bot.out.transports.twilio import SmsTransport, VoiceTransport, make_client
+from handlers.twilio.webhooks import status_dispatcher
 from models import outbox as store
 from models.outbox import PENDING, SENT, Outbox
+from standins.server import BackgroundServer
+from standins.twilio import TwilioStandIn
 from tests.conftest import make_settings
 from tests.fakes import RecordingTransport
 

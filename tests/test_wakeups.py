@@ -9,20 +9,22 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot import actions
 from bot.errors import InputError
 from bot.events import Incoming
 from models.contact_log import ContactLog
 from models.conversations import RelayLink
+from models.db import make_engine
 from models.outbox import Outbox
 from models.people import Person
-from models.schedules import CONFIRMED, MISSED, PLANNED, SKIPPED, UNCONFIRMED, Wakeup
+from models.schedules import CONFIRMED, MISSED, PLANNED, SENT, SKIPPED, UNCONFIRMED, Wakeup
 from scheduling import wakeups
-from scheduling.calendar import add_holiday
+from scheduling.school_holidays import add_holiday
 from tests.fakes import RecordingTransport, deliver
 from tests.personas import PRIMARY_TG, YOUTH_TG, cast, queued, tg, writes
+from tests.reliability import health
 
 OSLO = ZoneInfo("Europe/Oslo")
 OLA_PHONE = "+4741234567"
@@ -371,8 +373,8 @@ def _local_in(seconds: float) -> str:
 
 @pytest.fixture
 def telegram():
-    from bot.standins.server import BackgroundServer
-    from bot.standins.telegram import TelegramStandIn
+    from standins.server import BackgroundServer
+    from standins.telegram import TelegramStandIn
 
     stand_in = TelegramStandIn(token="424242:E2E-TOKEN", strict=True, bot_username="TettPaTestBot")
     for user_id, name in ((501, "Kari"), (601, "Ola")):
@@ -408,6 +410,16 @@ def _entries(d) -> list[dict]:
             if e["kind"] == "wakeup"]
 
 
+def _todays_wakeups(d) -> list[str]:
+    """The status of each of today's wake-up rows, read from the database."""
+    engine = make_engine(d.env["TETTPA_DATABASE_URL"])
+    try:
+        with Session(engine) as session:
+            return list(session.exec(select(Wakeup.status).where(Wakeup.day == datetime.now(OSLO).date())).all())
+    finally:
+        engine.dispose()
+
+
 def _wait_for(check, timeout: float = 10.0):
     deadline = wallclock.monotonic() + timeout
     while wallclock.monotonic() < deadline:
@@ -441,16 +453,19 @@ def test_it_sends_a_wakeup_exactly_once_when_the_service_is_killed_across_its_ti
     d = deployment
     d.start()
     _link(d, telegram)
-    d.add("wakeup", "add", "--youth", str(d.people["ola"]["id"]), "--time", _local_in(5), "--days", "daily")
+    due = (datetime.now(OSLO) + timedelta(seconds=4)).replace(microsecond=0)
+    d.add("wakeup", "add", "--youth", str(d.people["ola"]["id"]), "--time", due.strftime("%H:%M:%S"), "--days", "daily")
     d.kill()
-    wallclock.sleep(6)  # its time passes while nothing runs
+    wallclock.sleep(max(0.0, (due - datetime.now(OSLO)).total_seconds()) + 0.5)  # its time passes while nothing runs
     assert len(telegram.sent_to(601)) == 1
     d.start()
     wake = telegram.wait_sent(601, 2, timeout=15)[1]
     assert wake["text"].startswith("God morgen, Ola!")
     d.stop()
+    assert _todays_wakeups(d) == [SENT]  # the rows say it went: nothing left for a start to send
     d.start()  # and a second start does not send it again
-    wallclock.sleep(3)
-    assert len(telegram.sent_to(601)) == 2
+    _wait_for(lambda: health(d)["scheduler"] == "leader")
+    d.settle()
+    assert _todays_wakeups(d) == [SENT] and len(telegram.sent_to(601)) == 2
     (sent,) = _entries(d)
     assert sent["text"].startswith("Vekking ")

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from handlers import web
+from handlers.web import routes as web
 from models.db import make_engine
 
 
@@ -24,7 +24,7 @@ def test_it_reports_503_when_the_database_does_not_answer():
 
 
 def test_it_reports_503_not_500_from_a_real_runtime_when_the_database_does_not_answer():
-    from bot.app import Runtime, create_app
+    from bot.run.app import Runtime, create_app
     from bot.service import Service
     from tests.conftest import make_settings
 
