@@ -230,8 +230,15 @@ def _token(service: Service, cookie: str | None) -> str | None:
         return None
 
 
-def load_session(service: Service, session: Session, cookie: str | None) -> tuple[WebSession, Person] | None:
-    """The live session and its person behind a cookie, or None (missing, forged, expired, revoked)."""
+class NeedsWrite(Exception):
+    """load_session(write=False) found a session to end or to mark as seen: ask again in a write."""
+
+
+def load_session(service: Service, session: Session, cookie: str | None, *,
+                 write: bool = True) -> tuple[WebSession, Person] | None:
+    """The live session and its person behind a cookie, or None (missing, forged, expired, revoked).
+    With `write=False` (in a read transaction) it raises NeedsWrite where it would change the row: most
+    requests only read, so a page does not wait for the write lock to learn who is asking."""
     token = _token(service, cookie)
     if token is None:
         return None
@@ -240,6 +247,8 @@ def load_session(service: Service, session: Session, cookie: str | None) -> tupl
         return None
     now = service.now()
     if row.seen_at + service.settings.session_timeout <= now or row.created_at + SESSION_MAX_AGE <= now:
+        if not write:
+            raise NeedsWrite
         session.delete(row)
         return None
     person = get_person(session, person_id=row.person_id)
@@ -247,6 +256,8 @@ def load_session(service: Service, session: Session, cookie: str | None) -> tupl
     if person is None or not person.is_staff or not (person.password_hash or service.settings.oidc_enabled):
         return None
     if now - row.seen_at >= SEEN_RESOLUTION:
+        if not write:
+            raise NeedsWrite
         row.seen_at = now
     return row, person
 

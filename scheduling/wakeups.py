@@ -16,7 +16,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, insert, or_
 from sqlmodel import Session, select
 
 from bot import period, texts, units
@@ -146,40 +146,66 @@ def pause_day(session: Session, service: Service, *, youth_id: int, day: date,
     return pause
 
 
-def plan_occurrences(session: Session, plan: WakeupPlan, *, through: date, tz: ZoneInfo) -> int:
-    """Create the plan's rows up to `through`: its days within its dates, from when it was made."""
+def _days_to_plan(plan: WakeupPlan, *, through: date, tz: ZoneInfo) -> list[tuple[date, datetime]]:
+    """(day, due) of each row the plan still needs up to `through`: its days within its dates, from when
+    it was made, after what it already has."""
     made = plan.created_at.astimezone(tz).date()
     first = max(plan.start_date or made, made)
     if plan.planned_through is not None:
         first = max(first, plan.planned_through + timedelta(days=1))
     last = min(through, plan.end_date) if plan.end_date else through
     days, at = parse_days(plan.days), parse_time(plan.time_of_day)
-    created = 0
+    found = []
     day = first
     while day <= last:
         due = local_due(day, at, tz)
         if day.weekday() in days and due >= plan.created_at:
-            session.add(Wakeup(plan_id=plan.id, youth_id=plan.youth_id, day=day, due_at=due, next_at=due))
-            created += 1
+            found.append((day, due))
         day += timedelta(days=1)
+    return found
+
+
+def _planned(plan: WakeupPlan, through: date) -> None:
     if plan.planned_through is None or plan.planned_through < through:
         plan.planned_through = through
-    return created
+
+
+def plan_occurrences(session: Session, plan: WakeupPlan, *, through: date, tz: ZoneInfo) -> int:
+    """Create the plan's rows up to `through`: its days within its dates, from when it was made."""
+    found = _days_to_plan(plan, through=through, tz=tz)
+    for day, due in found:
+        session.add(Wakeup(plan_id=plan.id, youth_id=plan.youth_id, day=day, due_at=due, next_at=due))
+    _planned(plan, through)
+    return len(found)
+
+
+# Plans planned per transaction at start: a county's 20,000 plans after a night down would otherwise be one
+# transaction holding the write lock for seconds and 40,000 ORM objects in memory at once.
+PLAN_CHUNK = 500
 
 
 def plan_ahead(service: Service) -> int:
     """Make sure every active plan has its rows for today and tomorrow (after a restart: since it last had)."""
     tz = service.settings.tz
     through = service.now().astimezone(tz).date() + timedelta(days=1)
-    created = 0
-    with service.tx() as session:
-        plans = session.exec(select(WakeupPlan).where(
-            WakeupPlan.active.is_(True),
-            or_(WakeupPlan.planned_through.is_(None), WakeupPlan.planned_through < through),
-        ).order_by(WakeupPlan.id).with_for_update()).all()  # two processes starting at once plan a day once
-        for plan in plans:
-            created += plan_occurrences(session, plan, through=through, tz=tz)
-    return created
+    created, after = 0, 0
+    while True:
+        with service.tx() as session:
+            plans = session.exec(select(WakeupPlan).where(
+                WakeupPlan.active.is_(True), WakeupPlan.id > after,
+                or_(WakeupPlan.planned_through.is_(None), WakeupPlan.planned_through < through),
+            ).order_by(WakeupPlan.id).limit(PLAN_CHUNK).with_for_update()).all()  # two processes plan a day once
+            if not plans:
+                return created
+            rows = [{"plan_id": plan.id, "youth_id": plan.youth_id, "day": day, "due_at": due, "next_at": due,
+                     "status": PLANNED}
+                    for plan in plans for day, due in _days_to_plan(plan, through=through, tz=tz)]
+            if rows:
+                session.execute(insert(Wakeup), rows)  # one statement for the chunk, not an object per row
+            for plan in plans:
+                _planned(plan, through)
+            created += len(rows)
+            after = plans[-1].id
 
 
 # -- the due steps --------------------------------------------------------------------------------

@@ -237,6 +237,21 @@ async def test_it_sends_no_wakeups_on_public_and_school_holidays_or_paused_days(
     assert rows(service)[-1].skip_reason == "Første juledag"
 
 
+async def test_it_plans_a_day_ahead_for_every_plan_in_chunks_and_only_once(service, clock, monkeypatch):
+    """At start after a day down, every plan gets its new day; a chunk of plans per transaction, not all."""
+    c = cast(service)
+    ids = [plan(service, c.youth, f"0{6 + n % 3}:{10 * n:02d}", days="daily") for n in range(5)]
+    clock.advance(days=1)
+    monkeypatch.setattr(wakeups, "PLAN_CHUNK", 2)  # 5 plans: three transactions
+    assert wakeups.plan_ahead(service) == 5
+    assert wakeups.plan_ahead(service) == 0
+    per_plan = {i: sorted(w.day for w in rows(service) if w.plan_id == i) for i in ids}
+    today = clock.at.astimezone(OSLO).date()
+    assert all(days[-2:] == [today, today + timedelta(days=1)] and len(set(days)) == len(days)
+               for days in per_plan.values()), per_plan
+    assert {w.status for w in rows(service)} == {PLANNED}
+
+
 async def test_it_keeps_to_the_days_and_dates_of_the_plan(service, clock):
     c = cast(service)
     plan(service, c.youth, "06:45", days="sat,sun", start=date(2026, 11, 28), end=date(2026, 11, 29))

@@ -167,7 +167,7 @@ def overview(svc: Service, request: Request, viewer: Viewer, form: FormData | No
     except BadQuery as exc:
         return error_page(svc, 400, str(exc), viewer)
     start, end, monday = week_of(day, tz)
-    with svc.tx() as session:
+    with svc.reading() as session:  # a read: the overview never holds up a relay waiting for the write lock
         names = staff_names(session)
         try:
             shown = dashboard_programme.chosen_unit(session, viewer, unit_id)
@@ -282,7 +282,7 @@ def _youth_response(
         cursor_id = _int(L, params, "at")
     except BadQuery as exc:
         return error_page(svc, 400, str(exc), viewer)
-    with svc.tx() as session:
+    with svc.reading() as session:  # the reading in a read transaction; the access-log entry after it
         youth = visible_youth(session, viewer, youth_id)
         if youth is None:
             return not_found(svc, viewer)
@@ -294,6 +294,7 @@ def _youth_response(
         parents = [p.name for p in parents_of(session, youth_id=youth.id)]
         drawn = charts(session, L, youth.id, _chart_weeks(period, svc.now(), tz), tz)
         programme = dashboard_programme.youth_programme(session, L, youth)
+    with svc.tx() as session:  # recorded before anything is shown
         audit.record(session, at=svc.now(), actor_id=viewer.person.id, action=audit.VIEW_YOUTH, youth_id=youth.id,
                      detail=urlencode([(k, v) for k, v in params.multi_items() if k != "saved"]))
     query = {"from": params.get("from"), "until": params.get("until"), "channel": list(channels), "kind": list(kinds)}
@@ -389,7 +390,7 @@ def entries_page(svc: Service, request: Request, viewer: Viewer, form: FormData 
         cursor_id = _int(L, params, "at")
     except BadQuery as exc:
         return error_page(svc, 400, str(exc), viewer)
-    with svc.tx() as session:
+    with svc.reading() as session:  # the reading in a read transaction; the access-log entry after it
         try:
             scope, labels = entries_scope(session, L, viewer, params)
         except BadQuery as exc:
@@ -406,6 +407,7 @@ def entries_page(svc: Service, request: Request, viewer: Viewer, form: FormData 
         entries, more = _page_of(session, filters, cursor_id)
         youth_names = {y.id: y.name for y in data.youths(session)} if entries else {}
         rows = describe(session, L, entries, youth_names)
+    with svc.tx() as session:  # recorded before anything is shown
         audit.record(session, at=svc.now(), actor_id=viewer.person.id, action=audit.VIEW_ENTRIES,
                      youth_id=scope[0] if scope and len(scope) == 1 else None,
                      detail=urlencode(list(params.multi_items())))
@@ -438,7 +440,7 @@ def entries_page(svc: Service, request: Request, viewer: Viewer, form: FormData 
 def entry_link(svc: Service, request: Request, viewer: Viewer, form: FormData | None) -> Response:
     """One entry in its youth's timeline: the page starts at that entry."""
     entry_id = request.path_params["entry_id"]
-    with svc.tx() as session:
+    with svc.reading() as session:
         position = data.entry_position(session, entry_id)
         youth = visible_youth(session, viewer, position[2]) if position and position[2] else None
     if youth is None:
@@ -461,7 +463,7 @@ def audit_page(svc: Service, request: Request, viewer: Viewer, form: FormData | 
         audit.VIEW_YOUTH: L._("Så ungdommens side"), audit.VIEW_ENTRIES: L._("Så kontaktliste"),
         audit.EXPORT_CSV: L._("Eksporterte CSV"), audit.EXPORT_PDF: L._("Eksporterte PDF"),
     }
-    with svc.tx() as session:
+    with svc.reading() as session:
         events = audit.events(session, limit=AUDIT_PAGE_SIZE + 1, before_id=before, youth_id=youth_id,
                               actor_id=actor_id)
         people = {p.id: p.name for p in session.exec(select(Person).where(

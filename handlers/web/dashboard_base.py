@@ -116,12 +116,19 @@ def safe_next(value: str | None) -> str:
 
 
 def current_viewer(svc: Service, request: Request) -> Viewer | None:
-    with svc.tx() as session:
-        found = auth.load_session(svc, session, request.cookies.get(SESSION_COOKIE))
-        if found is None:
-            return None
-        row, person = found
-        return Viewer(person=person, stage=row.stage, csrf=row.csrf)
+    """Who is asking: read in a read transaction, and in a write only when the session is to be ended or
+    marked as seen (once a minute)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    try:
+        with svc.reading() as session:
+            found = auth.load_session(svc, session, cookie, write=False)
+    except auth.NeedsWrite:
+        with svc.tx() as session:
+            found = auth.load_session(svc, session, cookie)
+    if found is None:
+        return None
+    row, person = found
+    return Viewer(person=person, stage=row.stage, csrf=row.csrf)
 
 
 def _redirect(path: str) -> RedirectResponse:

@@ -38,7 +38,7 @@ def people_page(svc: Service, request: Request, viewer: Viewer, form: FormData |
     if not viewer.coordinator:
         return forbidden(svc, viewer)
     today = svc.now().astimezone(svc.settings.tz).date()
-    with svc.tx() as session:
+    with svc.reading() as session:
         try:
             unit, unit_id = _people_scope(session, viewer, params)
             youths = people_admin.list_youths(session, today=today, unit_id=unit_id,

@@ -42,7 +42,7 @@ def _report_request(svc: Service, request: Request, viewer: Viewer):
         unit_id = int(params["unit"]) if params.get("unit", "").isdigit() else None
     except BadQuery as exc:
         return None, error_page(svc, 400, str(exc), viewer)
-    with svc.tx() as session:
+    with svc.reading() as session:
         try:
             unit = chosen_unit(session, viewer, unit_id)
         except LookupError:
