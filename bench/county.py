@@ -1,7 +1,7 @@
 """A county on one small machine: footprint of `tettpa serve` and the dashboard at that size.
 
     .venv/bin/python -m bench.county [--youths 5000] [--workers 100] [--plans 20000] [--entries 1000000]
-        [--heavy 100000] [--idle 30] [--runs 20] [--database-url URL] [--keep PATH]
+        [--heavy 100000] [--idle 30] [--runs 20] [--database-url URL] [--workdir DIR]
 
 Builds a database of `--workers` workers, `--youths` youths, `--plans` wake-up plans (spread over the
 youths, 06:00-08:59, weekdays) and `--entries` contact-log entries over two years, of which `--heavy` belong
@@ -226,14 +226,24 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=20)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--database-url")
+    parser.add_argument("--workdir", help="keep the county here, and use it again when it is there already "
+                                          "(SQLite: its wake-up rows are then the ones the last run planned)")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="tettpa-county-"))
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="tettpa-county-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     database_url = args.database_url or f"sqlite:///{workdir / 'county.db'}"
-    data_key = crypto.new_key()
-    print(f"building {args.youths} youths, {args.workers} workers, {args.plans} plans, {args.entries:,} entries",
-          flush=True)
-    heavy_id, typical_id = build(database_url, args.youths, args.workers, args.plans, args.entries, args.heavy,
-                                 data_key)
+    kept = workdir / "county.json"
+    if args.workdir and kept.exists():
+        data_key, heavy_id, typical_id = json.loads(kept.read_text())
+        print(f"using the county in {workdir}", flush=True)
+    else:
+        data_key = crypto.new_key()
+        print(f"building {args.youths} youths, {args.workers} workers, {args.plans} plans, {args.entries:,} "
+              "entries", flush=True)
+        heavy_id, typical_id = build(database_url, args.youths, args.workers, args.plans, args.entries, args.heavy,
+                                     data_key)
+        if args.workdir:
+            kept.write_text(json.dumps([data_key, heavy_id, typical_id]))
     report = serve(database_url, data_key, heavy_id, typical_id, args.idle, args.runs, workdir)
     report.update({"sizes": vars(args), "database": database_url.split(":")[0].split("+")[0],
                    "cpus": os.cpu_count(), "at": datetime.now(UTC).isoformat(timespec="seconds")})

@@ -184,13 +184,21 @@ def open_group(session: Session, conv: Conversation) -> datetime | None:
     ).first()
 
 
+def _combine_due(now: datetime) -> tuple:
+    return Message.combine_at <= now, Message.carried_by.is_(None)
+
+
+def combined_due(session: Session, now: datetime) -> bool:
+    """Whether relay_combined has anything to do (a read: the sweep takes the write lock only then)."""
+    return session.exec(select(Message.id).where(*_combine_due(now)).limit(1)).first() is not None
+
+
 def relay_combined(service: Service) -> int:
     """The sweep: each conversation's messages whose combine time has come go out as one relay."""
     now = service.now()
     with service.tx() as session:
         due = session.exec(
-            select(Message).where(Message.combine_at <= now, Message.carried_by.is_(None))
-            .order_by(Message.id).with_for_update(skip_locked=True)
+            select(Message).where(*_combine_due(now)).order_by(Message.id).with_for_update(skip_locked=True)
         ).all()
         groups: dict[int, list[Message]] = {}
         for msg in due:

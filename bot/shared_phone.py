@@ -82,6 +82,11 @@ def receive(service: Service, session: Session, people: list[Person], inc: Incom
                           "address": inc.address, "channel": inc.channel})
 
 
+def anything_held(session: Session, now: datetime) -> bool:
+    """Whether a shared number's messages are held for an answer (a read; release_unanswered decides when)."""
+    return session.exec(select(KeyValue.key).where(KeyValue.key.startswith(PENDING)).limit(1)).first() is not None
+
+
 def release_unanswered(service: Service) -> int:
     """Held messages whose question nobody answered within HOLD_AT_MOST: to every youth's workers (each youth's
     conversation gets its own copy), so nothing stays only in the log. How many numbers were released."""

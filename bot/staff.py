@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from datetime import datetime
 
 from sqlmodel import Session, select
 
@@ -125,16 +126,21 @@ def sweep_availability(service: Service) -> None:
     service.kick_outbox()
 
 
+def _escalation_due(now: datetime) -> tuple:
+    return Message.escalate_at <= now, Message.escalated_at.is_(None), awaiting_answer()
+
+
+def escalations_due(session: Session, now: datetime) -> bool:
+    """Whether escalate_due has anything to do (a read: the sweep takes the write lock only then)."""
+    return session.exec(select(Message.id).where(*_escalation_due(now)).limit(1)).first() is not None
+
+
 def escalate_due(service: Service) -> int:
     """Relayed messages nobody answered or took in time go to the other worker too, marked escalated."""
     now = service.now()
     count = 0
     with service.tx() as session:
-        due = session.exec(
-            select(Message).where(
-                Message.escalate_at <= now, Message.escalated_at.is_(None), awaiting_answer(),
-            ).order_by(Message.id)
-        ).all()
+        due = session.exec(select(Message).where(*_escalation_due(now)).order_by(Message.id)).all()
         for msg in due:
             msg.escalated_at = now
             conv = session.get(Conversation, msg.conversation_id)
@@ -164,14 +170,21 @@ def _has_copy(session: Session, message_id: int, worker_id: int) -> bool:
 
 
 
+def _acute_repeat_due(now: datetime) -> tuple:
+    return Message.acute_repeat_at <= now, Message.answered_at.is_(None), Message.direction == "in"
+
+
+def acute_repeats_due(session: Session, now: datetime) -> bool:
+    """Whether repeat_acute has anything to do (a read)."""
+    return session.exec(select(Message.id).where(*_acute_repeat_due(now)).limit(1)).first() is not None
+
+
 def repeat_acute(service: Service) -> int:
     """An acute message nobody took or answered: ring the workers who have a phone, then tell the coordinators."""
     now = service.now()
     with service.tx() as session:
         due = session.exec(
-            select(Message).where(
-                Message.acute_repeat_at <= now, Message.answered_at.is_(None), Message.direction == "in",
-            ).order_by(Message.id).with_for_update(skip_locked=True)
+            select(Message).where(*_acute_repeat_due(now)).order_by(Message.id).with_for_update(skip_locked=True)
         ).all()
         for msg in due:
             conv = session.get(Conversation, msg.conversation_id)

@@ -170,9 +170,11 @@ class WorkerWeek:
         return waits[mid] if len(waits) % 2 else (waits[mid - 1] + waits[mid]) / 2
 
 
-def youths(session: Session, *, worker_id: int | None = None) -> list[Person]:
-    """Every youth, or those the worker is primary or secondary for."""
-    query = select(Person).where(Person.role == Role.youth)
+def youths(session: Session, *, worker_id: int | None = None) -> list:
+    """Every youth, or those the worker is primary or secondary for: id, name, primary_id and secondary_id
+    only (rows, not whole people: a county's 5,000 youths would otherwise each decrypt a phone number and
+    make an ORM object the overview never uses)."""
+    query = select(Person.id, Person.name, Person.primary_id, Person.secondary_id).where(Person.role == Role.youth)
     if worker_id is not None:
         query = query.where(or_(Person.primary_id == worker_id, Person.secondary_id == worker_id))
     return list(session.exec(query.order_by(Person.id)))

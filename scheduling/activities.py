@@ -27,6 +27,12 @@ def _due(session: Session, column, now, limit: int) -> list[Activity]:
                              .order_by(column, Activity.id).limit(limit).with_for_update(skip_locked=True)))
 
 
+def anything_due(session: Session, now) -> bool:
+    """Whether run_due has a digest, reminder or nudge to do (a read: the sweep writes only then)."""
+    return any(session.exec(select(Activity.id).where(column.is_not(None), column <= now).limit(1)).first()
+               is not None for column in (Activity.digest_at, Activity.remind_at, Activity.nudge_at))
+
+
 def run_due(service: Service, limit: int = 20) -> int:
     """Digests, reminders and nudges that are due; how many activities were handled."""
     now = service.now()

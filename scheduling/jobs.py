@@ -33,10 +33,27 @@ _running: set[int] = set()  # services with a drain under way
 _asked: dict[int, float] = {}  # when a run last asked a running drain to look again (monotonic)
 
 
+# Each step of a round: whether it has anything to do (asked in one read transaction), and doing it (a
+# write). A second's sweep with nothing due then takes no write lock: on SQLite, with its one writer, an
+# idle sweep would otherwise stand in a relay's way every second, and cost CPU at a county's size.
+STEPS = (
+    (wakeups.anything_due, wakeups.run_due_wakeups),
+    (meetings.reminders_due, meetings.run_due_reminders),
+    (meetings.outcomes_due, meetings.ask_outcomes),
+    (activities.anything_due, activities.run_due),
+)
+
+
+def due_steps(service: Service, steps) -> list:
+    """The steps among `steps` that have something to do now, asked in one read."""
+    now = service.now()
+    with service.reading() as session:
+        return [run for is_due, run in steps if is_due(session, now)]
+
+
 def due_round(service: Service) -> int:
     """One round of everything due (blocking: database work)."""
-    return (wakeups.run_due_wakeups(service) + meetings.run_due_reminders(service) + meetings.ask_outcomes(service)
-            + activities.run_due(service))
+    return sum(run(service) for run in due_steps(service, STEPS))
 
 
 async def drain(service: Service) -> int:

@@ -194,13 +194,22 @@ def _send_reminder(service: Service, session: Session, meeting: Meeting, reminde
     reminder.status, reminder.sent_at = REMINDED, now
 
 
+def _reminder_due(now: datetime) -> tuple:
+    return MeetingReminder.status == PENDING, MeetingReminder.due_at <= now
+
+
+def reminders_due(session: Session, now: datetime) -> bool:
+    """Whether run_due_reminders has anything to do (a read)."""
+    return session.exec(select(MeetingReminder.id).where(*_reminder_due(now)).limit(1)).first() is not None
+
+
 def run_due_reminders(service: Service, limit: int = 100) -> int:
     """Send the reminders that are due; one the meeting has passed, or a later one covers, is logged missed."""
     now = service.now()
     N = Lang("nb", service.settings.tz)
     with service.tx() as session:
         rows = list(session.exec(
-            select(MeetingReminder).where(MeetingReminder.status == PENDING, MeetingReminder.due_at <= now)
+            select(MeetingReminder).where(*_reminder_due(now))
             .order_by(MeetingReminder.due_at, MeetingReminder.id).limit(limit).with_for_update(skip_locked=True)
         ))
         for reminder in rows:
@@ -388,12 +397,21 @@ def outcome_buttons(W: Lang, meeting: Meeting) -> tuple[tuple[Button, ...], ...]
     )
 
 
+def _outcome_due(now: datetime) -> tuple:
+    return Meeting.status == SCHEDULED, Meeting.asked_at.is_(None), Meeting.ask_at <= now
+
+
+def outcomes_due(session: Session, now: datetime) -> bool:
+    """Whether ask_outcomes has anything to do (a read)."""
+    return session.exec(select(Meeting.id).where(*_outcome_due(now)).limit(1)).first() is not None
+
+
 def ask_outcomes(service: Service, limit: int = 100) -> int:
     """Ask the worker, after the meeting, whether it took place."""
     now = service.now()
     with service.tx() as session:
         rows = list(session.exec(
-            select(Meeting).where(Meeting.status == SCHEDULED, Meeting.asked_at.is_(None), Meeting.ask_at <= now)
+            select(Meeting).where(*_outcome_due(now))
             .order_by(Meeting.ask_at, Meeting.id).limit(limit).with_for_update(skip_locked=True)
         ))
         for meeting in rows:

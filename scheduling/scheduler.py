@@ -42,19 +42,26 @@ def single(service: Service, fn: Callable[[Service], object]):
     return job
 
 
+# The message sweep's steps, as schedules.STEPS: asked in one read, written only where something is due.
+MESSAGE_STEPS = (
+    (relay.combined_due, relay.relay_combined),
+    (staff.acute_repeats_due, staff.repeat_acute),
+    (shared_phone.anything_held, shared_phone.release_unanswered),
+    (staff.escalations_due, staff.escalate_due),
+)
+
+
 def due_messages(service: Service) -> None:
     """Send the combined relays, acute repeats, unanswered shared-number messages and escalations that are
-    due, each whatever the others do."""
-    try:
-        relay.relay_combined(service)
-    finally:  # a failing combined relay must not hold up the acute repeats or the escalations
+    due, each whatever the others do (a failing combined relay must not hold up the escalations)."""
+    failure = None
+    for run in schedules.due_steps(service, MESSAGE_STEPS):
         try:
-            staff.repeat_acute(service)
-        finally:
-            try:
-                shared_phone.release_unanswered(service)
-            finally:
-                staff.escalate_due(service)
+            run(service)
+        except Exception as exc:
+            failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
 def build_scheduler(service: Service) -> AsyncIOScheduler:

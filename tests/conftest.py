@@ -71,21 +71,6 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "on_postgres: run on PostgreSQL as well as SQLite (database_url)")
 
 
-# Modules whose tests take tens of seconds (real processes, kills, held locks, faults that wait out
-# timeouts). They run first, so that under pytest-xdist the two workers share them and the many short
-# tests fill in behind; last, one of them would leave a worker alone at the end of the run.
-LONG_MODULES = ("test_crash", "test_loop_never_waits", "test_two_processes", "test_faults", "test_serve",
-                "test_sandbox_story", "test_wakeups", "test_sandbox")
-
-
-def pytest_collection_modifyitems(config, items):
-    def rank(item) -> int:
-        module = item.module.__name__.rpartition(".")[2]
-        return LONG_MODULES.index(module) if module in LONG_MODULES else len(LONG_MODULES)
-
-    items.sort(key=rank)  # stable: the order within a module and among the rest stays as collected
-
-
 def pytest_generate_tests(metafunc):
     if "database_url" not in metafunc.fixturenames:
         return

@@ -177,7 +177,8 @@ def overview(svc: Service, request: Request, viewer: Viewer, form: FormData | No
         gone = people_admin.deactivated_ids(session)  # deactivated people are no longer on the overview
         if viewer.coordinator:
             scope = dashboard_programme.youth_scope(session, viewer, shown)
-            youths = [y for y in data.youths(session) if (scope is None or y.id in scope) and y.id not in gone]
+            within = set(scope) if scope is not None else None  # a county's ids: a set, not a tuple to scan
+            youths = [y for y in data.youths(session) if (within is None or y.id in within) and y.id not in gone]
             primaries = {y.primary_id for y in youths}
             workers = [p for p in staff(session) if p.id not in gone and (p.id in primaries
                        or (p.role == Role.worker and dashboard_programme.in_unit(session, p, shown)))]
