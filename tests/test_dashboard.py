@@ -298,3 +298,25 @@ def test_it_records_views_and_exports_and_lists_them_for_coordinators(service):
     assert kari.get("/dashboard/audit").status_code == 403
     assert "Kari Nordmann" in cora.get(f"/dashboard/audit?actor={s.primary}").text
     assert "Eksporterte" not in cora.get(f"/dashboard/audit?actor={s.coordinator}").text
+
+
+def test_it_lists_a_countys_youths_a_page_at_a_time(service, monkeypatch):
+    """The overview lists YOUTHS_PER_PAGE youths (500) at a time, with links to the pages around; the
+    figures above count every youth."""
+    from handlers.web import dashboard
+
+    staff_cast(service)  # Ola Berg and Nina Nilsen
+    monkeypatch.setattr(dashboard, "YOUTHS_PER_PAGE", 1)
+    http = logged_in(service, "coordinator")
+    first = http.get("/dashboard")
+    assert first.status_code == 200
+    youths = first.text[first.text.index('<ul class="youths">'):]
+    assert "Ungdom 1–1 av 2" in first.text and "Ola Berg" in youths and "Nina Nilsen" not in youths
+    assert 'data-page="previous"' not in first.text
+    following = re.search(r'<a href="([^"]+)" rel="next" data-page="next">', first.text).group(1).replace("&amp;", "&")
+    second = http.get(following)
+    youths = second.text[second.text.index('<ul class="youths">'):]
+    assert "Ungdom 2–2 av 2" in second.text and "Nina Nilsen" in youths and "Ola Berg" not in youths
+    assert 'data-page="next"' not in second.text and 'data-page="previous"' in second.text
+    assert "Ungdom 2–2 av 2" in http.get("/dashboard?page=9").text  # past the end: the last page
+    assert http.get("/dashboard?page=tre").status_code == 400

@@ -83,3 +83,17 @@ def test_it_formats_local_times_per_language():
     at = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)  # 15:00 in Oslo
     assert Lang("en").time(at) == "15:00"
     assert Lang("uk").date(at) != Lang("nb").date(at)
+
+
+def test_it_writes_a_day_and_a_time_as_babel_does_with_the_whole_pattern():
+    """Lang.day_and_time formats the day once per day (an export's thousands of rows): the same text."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.i18n import Lang
+
+    moments = [datetime(2026, 3, 29, 0, 30, tzinfo=UTC) + timedelta(hours=7 * n, minutes=13 * n) for n in range(40)]
+    for code in ("nb", "nn", "en", "uk", "ar", "so", "pl"):
+        L = Lang(code, "Europe/Oslo")
+        for at in moments:  # across the change to summer time, twice per day and hour
+            assert L.day_and_time(at, "EEE d. MMM y", " kl. ", "HH.mm") == L.datetime(at, "EEE d. MMM y 'kl.' HH.mm")
+            assert L.day_and_time(at, "EEE d. MMM y", ", ", "HH:mm") == L.datetime(at, "EEE d. MMM y, HH:mm")
