@@ -95,6 +95,16 @@ def claim(session: Session, *, now: datetime, lease: timedelta, holder: str, lim
     return rows
 
 
+def might_claim(session: Session, *, now: datetime, holder: str) -> bool:
+    """Whether `claim` could find anything for `holder` (a read, asked first: an idle sender takes no write
+    lock). True for more than claim takes (a row another process holds may be its and alive), never less."""
+    mine_and_live = (Outbox.holder == holder) & (Outbox.lease_until >= now)
+    return session.exec(select(Outbox.id).where(
+        Outbox.due_at <= now,
+        or_(Outbox.status == PENDING, (Outbox.status == SENDING) & ~mine_and_live),
+    ).limit(1)).first() is not None
+
+
 def holders(session: Session) -> list[str]:
     """The processes holding rows being sent now."""
     return list(session.exec(select(Outbox.holder).where(Outbox.status == SENDING).distinct()).all())

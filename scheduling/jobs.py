@@ -18,6 +18,7 @@ wake-up is still sent or logged as missed is decided from the rows (wakeups.LATE
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from time import monotonic
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -28,6 +29,7 @@ from scheduling import activities, meetings, wakeups
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY = 1  # seconds
+SWEEP_OFFSET_MS = 20  # after each whole second: the timer's own lateness is a few milliseconds
 PLAN_EVERY = 60  # seconds
 _running: set[int] = set()  # services with a drain under way
 _asked: dict[int, float] = {}  # when a run last asked a running drain to look again (monotonic)
@@ -94,10 +96,14 @@ async def plan_job(service: Service) -> None:
 
 def install(scheduler: BaseScheduler, service: Service) -> None:
     """The two standing jobs; `rebuild` at start plans the wake-up rows once."""
+    # Wake-ups fall due on whole seconds (06:45:00): the sweep runs just after each one, not at whatever
+    # fraction of a second the service happened to start, which would make every wake-up up to a second late.
+    now = datetime.now(UTC)
+    first = now.replace(microsecond=0) + timedelta(seconds=1, milliseconds=SWEEP_OFFSET_MS)
     for job_id, func, every in (("schedules:sweep", sweep_job, SWEEP_EVERY), ("schedules:plan", plan_job, PLAN_EVERY)):
         # max_instances=2: a run during a long one returns at once (see drain) instead of being logged as skipped.
         scheduler.add_job(func, "interval", seconds=every, args=[service], id=job_id, replace_existing=True,
-                          coalesce=True, max_instances=2, misfire_grace_time=None)
+                          coalesce=True, max_instances=2, misfire_grace_time=None, start_date=first)
 
 
 def rebuild(scheduler: BaseScheduler, service: Service) -> None:

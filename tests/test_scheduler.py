@@ -130,3 +130,12 @@ def test_it_takes_no_write_lock_for_a_sweep_with_nothing_due(service, clock, dat
         other.close()
         impatient.engine.dispose()
     assert jobs.due_round(impatient) == 1  # and with the lock free, it is sent
+
+
+async def test_it_sweeps_just_after_each_whole_second(service, scheduler):
+    """Wake-ups fall due on whole seconds: the sweep runs 20 ms after each, whenever the service started."""
+    scheduler.start(paused=True)
+    for job_id in ("schedules:sweep", "schedules:plan"):
+        job = scheduler.get_job(job_id)
+        assert job.trigger.start_date.microsecond == jobs.SWEEP_OFFSET_MS * 1000, job_id
+        assert job.next_run_time.microsecond == jobs.SWEEP_OFFSET_MS * 1000, job_id

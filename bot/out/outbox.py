@@ -302,6 +302,9 @@ class Sender:
             return False
         busy_phones = [name for name in self.lanes if name not in self.chats]
         busy_chats = sorted(set().union(*self.chats.values()))
+        if not await self.service.read(lambda session: store.might_claim(
+                session, now=self.service.now(), holder=self.holder)):
+            return False  # nothing to claim: no write transaction (an idle second, or every lane busy)
         dead, claimed = await self.service.run(self._claim, room, busy_phones, len(free), busy_chats)
         if dead:
             log.info("outbox: took over the rows of %s process(es) that died on this machine", len(dead))
