@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 
 from tests.e2e import Deployment
+from tests.reliability import wait_until
 
 
 def _chats(d: Deployment) -> dict:
@@ -14,13 +13,14 @@ def _chats(d: Deployment) -> dict:
 
 
 def _wait(d: Deployment, person: int, count: int, timeout: float = 10.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def enough() -> list[dict] | None:
         chat = _chats(d)[str(person)]
-        if len(chat) >= count:
-            return chat
-        time.sleep(0.1)
-    raise AssertionError(f"chat {person} has {_chats(d)[str(person)]}")
+        return chat if len(chat) >= count else None
+
+    try:
+        return wait_until(enough, timeout, f"{count} messages in chat {person}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; it has {_chats(d)[str(person)]}") from None
 
 
 def test_it_runs_the_demo_without_any_accounts(tmp_path):
@@ -30,10 +30,9 @@ def test_it_runs_the_demo_without_any_accounts(tmp_path):
     d.start()
     try:
         # The bot connects to the sandbox's Telegram once the server answers: "starting", then "polling".
-        deadline = time.monotonic() + 30
-        while (health := httpx.get(f"{d.url}/healthz").json())["telegram"] != "polling" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert health["sandbox"] is True and health["telegram"] == "polling"
+        health = wait_until(lambda: (h := httpx.get(f"{d.url}/healthz").json())["telegram"] == "polling" and h,
+                            30, "the bot polling the sandbox's Telegram")
+        assert health["sandbox"] is True
         page = httpx.get(f"{d.url}/sandbox")
         assert page.status_code == 200 and "Ola Berg" in page.text and "Kari Nordmann" in page.text
         people = {p["name"]: p["id"] for p in httpx.get(f"{d.url}/sandbox/api/people").json()["people"]}

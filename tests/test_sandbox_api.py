@@ -4,12 +4,11 @@ log, and the link to the dashboard as the demo coordinator."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
 from tests.e2e import Deployment
+from tests.reliability import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +35,14 @@ def people(d: Deployment) -> dict[str, dict]:
 
 def until(d: Deployment, person: int, found, timeout: float = 10.0) -> list[dict]:
     """Poll a person's chat (bounded) until `found(chat)`; the chat."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def arrived() -> list[dict] | None:
         chat = api(d, "chats").json()["chats"][str(person)]
-        if found(chat) or time.monotonic() > deadline:
-            assert found(chat), chat
-            return chat
-        time.sleep(0.1)
+        return chat if found(chat) else None
+
+    try:
+        return wait_until(arrived, timeout, f"chat {person}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; it has {api(d, 'chats').json()['chats'][str(person)]}") from None
 
 
 def test_it_lists_the_demo_roster_with_its_channels(sandbox):

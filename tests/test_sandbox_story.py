@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from bot.office_hours import public_holiday_name
 from tests.browser import chromium, screenshot
 from tests.e2e import Deployment
+from tests.reliability import wait_until
 
 README_SHOT = Path(__file__).resolve().parent.parent / "docs" / "sandbox.png"
 
@@ -27,13 +27,14 @@ def _chats(d: Deployment) -> dict:
 
 
 def _until(d: Deployment, person: int, found, timeout: float = 15.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def arrived() -> list[dict] | None:
         chat = _chats(d)[str(person)]
-        if found(chat) or time.monotonic() > deadline:
-            assert found(chat), chat
-            return chat
-        time.sleep(0.1)
+        return chat if found(chat) else None
+
+    try:
+        return wait_until(arrived, timeout, f"chat {person}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; it has {_chats(d)[str(person)]}") from None
 
 
 def _step(page, number: int, timeout: float = 60_000) -> None:
