@@ -188,9 +188,9 @@ def _combine_due(now: datetime) -> tuple:
     return Message.combine_at <= now, Message.carried_by.is_(None)
 
 
-def combined_due(session: Session, now: datetime) -> bool:
-    """Whether relay_combined has anything to do (a read: the sweep takes the write lock only then)."""
-    return session.exec(select(Message.id).where(*_combine_due(now)).limit(1)).first() is not None
+def combined_due(now: datetime):
+    """What relay_combined would take: the sweep asks whether it finds anything, in a read, before it writes."""
+    return select(Message.id).where(*_combine_due(now))
 
 
 def relay_combined(service: Service) -> int:

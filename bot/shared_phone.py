@@ -82,9 +82,9 @@ def receive(service: Service, session: Session, people: list[Person], inc: Incom
                           "address": inc.address, "channel": inc.channel})
 
 
-def anything_held(session: Session, now: datetime) -> bool:
-    """Whether a shared number's messages are held for an answer (a read; release_unanswered decides when)."""
-    return session.exec(select(KeyValue.key).where(KeyValue.key.startswith(PENDING)).limit(1)).first() is not None
+def anything_held(now: datetime):
+    """Shared numbers whose messages are held for an answer (release_unanswered decides when they go)."""
+    return select(KeyValue.key).where(KeyValue.key.startswith(PENDING))
 
 
 def release_unanswered(service: Service) -> int:

@@ -130,9 +130,9 @@ def _escalation_due(now: datetime) -> tuple:
     return Message.escalate_at <= now, Message.escalated_at.is_(None), awaiting_answer()
 
 
-def escalations_due(session: Session, now: datetime) -> bool:
-    """Whether escalate_due has anything to do (a read: the sweep takes the write lock only then)."""
-    return session.exec(select(Message.id).where(*_escalation_due(now)).limit(1)).first() is not None
+def escalations_due(now: datetime):
+    """What escalate_due would take: the sweep asks whether it finds anything, in a read, before it writes."""
+    return select(Message.id).where(*_escalation_due(now))
 
 
 def escalate_due(service: Service) -> int:
@@ -174,9 +174,9 @@ def _acute_repeat_due(now: datetime) -> tuple:
     return Message.acute_repeat_at <= now, Message.answered_at.is_(None), Message.direction == "in"
 
 
-def acute_repeats_due(session: Session, now: datetime) -> bool:
-    """Whether repeat_acute has anything to do (a read)."""
-    return session.exec(select(Message.id).where(*_acute_repeat_due(now)).limit(1)).first() is not None
+def acute_repeats_due(now: datetime):
+    """What repeat_acute would take (asked in a read first, as escalations_due)."""
+    return select(Message.id).where(*_acute_repeat_due(now))
 
 
 def repeat_acute(service: Service) -> int:

@@ -6,6 +6,7 @@ sends what was due late (while the activity has not begun) and nothing twice.
 
 from __future__ import annotations
 
+from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from bot import activities as core
@@ -27,10 +28,10 @@ def _due(session: Session, column, now, limit: int) -> list[Activity]:
                              .order_by(column, Activity.id).limit(limit).with_for_update(skip_locked=True)))
 
 
-def anything_due(session: Session, now) -> bool:
-    """Whether run_due has a digest, reminder or nudge to do (a read: the sweep writes only then)."""
-    return any(session.exec(select(Activity.id).where(column.is_not(None), column <= now).limit(1)).first()
-               is not None for column in (Activity.digest_at, Activity.remind_at, Activity.nudge_at))
+def anything_due(now):
+    """Activities with a digest, reminder or nudge due (the sweep asks in a read before it writes)."""
+    return select(Activity.id).where(or_(*((column.is_not(None)) & (column <= now)
+                                           for column in (Activity.digest_at, Activity.remind_at, Activity.nudge_at))))
 
 
 def run_due(service: Service, limit: int = 20) -> int:

@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from time import monotonic
 
 from apscheduler.schedulers.base import BaseScheduler
+from sqlalchemy import exists
+from sqlmodel import select
 
 from bot.service import Service
 from scheduling import activities, meetings, wakeups
@@ -35,9 +37,10 @@ _running: set[int] = set()  # services with a drain under way
 _asked: dict[int, float] = {}  # when a run last asked a running drain to look again (monotonic)
 
 
-# Each step of a round: whether it has anything to do (asked in one read transaction), and doing it (a
-# write). A second's sweep with nothing due then takes no write lock: on SQLite, with its one writer, an
-# idle sweep would otherwise stand in a relay's way every second, and cost CPU at a county's size.
+# Each step of a round: what it would take (a query), and doing it (a write). All the queries are asked in
+# one statement in one read (`SELECT EXISTS(...), EXISTS(...), ...`), and only the steps that find
+# something write. A second's sweep with nothing due then takes no write lock: on SQLite, with its one
+# writer, an idle sweep would otherwise stand in a relay's way every second, and cost CPU at a county's size.
 STEPS = (
     (wakeups.anything_due, wakeups.run_due_wakeups),
     (meetings.reminders_due, meetings.run_due_reminders),
@@ -47,10 +50,11 @@ STEPS = (
 
 
 def due_steps(service: Service, steps) -> list:
-    """The steps among `steps` that have something to do now, asked in one read."""
+    """The steps among `steps` that have something to do now, asked in one statement in one read."""
     now = service.now()
     with service.reading() as session:
-        return [run for is_due, run in steps if is_due(session, now)]
+        found = session.exec(select(*(exists(query(now)) for query, _ in steps))).one()
+    return [run for (_, run), due in zip(steps, found, strict=True) if due]
 
 
 def due_round(service: Service) -> int:

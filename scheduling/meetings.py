@@ -198,9 +198,9 @@ def _reminder_due(now: datetime) -> tuple:
     return MeetingReminder.status == PENDING, MeetingReminder.due_at <= now
 
 
-def reminders_due(session: Session, now: datetime) -> bool:
-    """Whether run_due_reminders has anything to do (a read)."""
-    return session.exec(select(MeetingReminder.id).where(*_reminder_due(now)).limit(1)).first() is not None
+def reminders_due(now: datetime):
+    """The reminders run_due_reminders would send (asked in a read first)."""
+    return select(MeetingReminder.id).where(*_reminder_due(now))
 
 
 def run_due_reminders(service: Service, limit: int = 100) -> int:
@@ -401,9 +401,9 @@ def _outcome_due(now: datetime) -> tuple:
     return Meeting.status == SCHEDULED, Meeting.asked_at.is_(None), Meeting.ask_at <= now
 
 
-def outcomes_due(session: Session, now: datetime) -> bool:
-    """Whether ask_outcomes has anything to do (a read)."""
-    return session.exec(select(Meeting.id).where(*_outcome_due(now)).limit(1)).first() is not None
+def outcomes_due(now: datetime):
+    """The meetings ask_outcomes would ask about (asked in a read first)."""
+    return select(Meeting.id).where(*_outcome_due(now))
 
 
 def ask_outcomes(service: Service, limit: int = 100) -> int:

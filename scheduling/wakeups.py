@@ -365,9 +365,9 @@ class _Batch:
                worker_id=youth.primary_id, channel=channel, direction=direction, kind="wakeup", text=text)
 
 
-def anything_due(session: Session, now: datetime) -> bool:
-    """Whether run_due_wakeups has a step to do (a read: the sweep takes the write lock only then)."""
-    return session.exec(select(Wakeup.id).where(Wakeup.next_at <= now).limit(1)).first() is not None
+def anything_due(now: datetime):
+    """The wake-ups with a step due: the sweep asks whether there are any, in a read, before it writes."""
+    return select(Wakeup.id).where(Wakeup.next_at <= now)
 
 
 def run_due_wakeups(service: Service, limit: int = 50) -> int:
