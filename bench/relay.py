@@ -96,23 +96,20 @@ class Arrivals:
 
 
 class _Unpaced:
-    """Without Telegram's limits: bot.run.app's AIORateLimiter paces nothing, and the outbox leaves no gap
-    between two sends to one chat (bot.out.outbox.TELEGRAM_CHAT_GAP)."""
+    """Without Telegram's limits: bot.run.app's AIORateLimiter paces nothing (the outbox's gap between two
+    sends to one chat is TETTPA_TELEGRAM_CHAT_GAP, set to 0 by _settings)."""
 
     def __init__(self, limits: bool):
         self.limits, self.original = limits, bot.run.app.AIORateLimiter
 
     def __enter__(self):
-        self.gap = bot.out.outbox.TELEGRAM_CHAT_GAP
         if not self.limits:
             original = self.original
             bot.run.app.AIORateLimiter = lambda **kw: original(**{**kw, "overall_max_rate": 0})
-            bot.out.outbox.TELEGRAM_CHAT_GAP = 0.0
         return self
 
     def __exit__(self, *exc):
         bot.run.app.AIORateLimiter = self.original
-        bot.out.outbox.TELEGRAM_CHAT_GAP = self.gap
 
 
 def _stand_in(users: list[int], *, limits: bool) -> TelegramStandIn:
@@ -199,11 +196,11 @@ async def bare(messages: int, youths: int, workers: int, concurrent: int) -> dic
 
 # -- the service -------------------------------------------------------------------------------------------
 
-def _settings(database_url: str, telegram_url: str) -> Settings:
+def _settings(database_url: str, telegram_url: str, *, limits: bool = True) -> Settings:
     return Settings(
         _env_file=None, database_url=database_url, telegram_token=TOKEN, telegram_api_url=telegram_url,
         secret_key="bench-secret-key-not-a-placeholder", data_key=crypto.new_key(), log_level="WARNING",
-        escalation_after="1h",
+        escalation_after="1h", telegram_chat_gap="1s" if limits else "0s",
     )
 
 
@@ -236,7 +233,7 @@ class Served:
                                   limits=self.limits)
         self.arrivals = Arrivals(self.stand_in, asyncio.get_running_loop())
         self.server = BackgroundServer(self.stand_in.app).__enter__()
-        settings = _settings(self.database_url, self.server.url)
+        settings = _settings(self.database_url, self.server.url, limits=self.limits)
         crypto.use_keys([settings.data_key])
         self.engine = make_engine(self.database_url)
         upgrade(self.engine)

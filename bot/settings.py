@@ -93,8 +93,8 @@ class Settings(BaseSettings):
     scheduler_lease: Duration = timedelta(seconds=30)  # the scheduler lease's TTL (one scheduler per database)
     scheduler_lease_renew: Duration = timedelta(seconds=10)  # how often its holder renews it
     intake_backoff: Duration = timedelta(seconds=2)  # a failed inbound item waits 1x, 2x, 4x, 8x this
-    outbox_backoff: Duration = timedelta(seconds=2)  # a failed send waits 1x, 2x, 4x ... this (10 min at most)
-    poll_backoff: Duration = timedelta(seconds=1)  # a failed getUpdates waits 1x, 2x, 4x ... this (30 s at most)
+    outbox_backoff: Annotated[Duration, Field(gt=timedelta(0))] = timedelta(seconds=2)  # a failed send waits 1x, 2x, 4x ... this (10 min at most)
+    poll_backoff: Annotated[Duration, Field(gt=timedelta(0))] = timedelta(seconds=1)  # a failed getUpdates waits 1x, 2x, 4x ... this (30 s at most)
     telegram_chat_gap: Duration = timedelta(seconds=1)  # between two sends to one Telegram chat (its limit)
 
     @field_validator("timezone")

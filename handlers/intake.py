@@ -255,7 +255,7 @@ async def poll_telegram(service: Service, application: Application, on_stored: C
             log.warning("storing updates failed (%s); trying again in %.1f s", type(exc).__name__, delay)
             report(f"polling (retrying: {type(exc).__name__})")
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 30.0)
+        delay = min(delay * 2, max(30.0, first))
 
 
 def _seconds(value) -> float:

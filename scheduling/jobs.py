@@ -53,7 +53,7 @@ def due_steps(service: Service, steps) -> list:
     """The steps among `steps` that have something to do now, asked in one statement in one read."""
     now = service.now()
     with service.reading() as session:
-        found = session.exec(select(*(exists(query(now)) for query, _ in steps))).one()
+        found = session.execute(select(*(exists(query(now)) for query, _ in steps))).one()  # a row, even of one
     return [run for (_, run), due in zip(steps, found, strict=True) if due]
 
 

@@ -59,6 +59,7 @@ def due_messages(service: Service) -> None:
         try:
             run(service)
         except Exception as exc:
+            log.error("%s failed (%s)", run.__name__, type(exc).__name__, exc_info=True)
             failure = failure or exc
     if failure is not None:
         raise failure

@@ -205,7 +205,7 @@ def plan_ahead(service: Service) -> int:
             for plan in plans:
                 _planned(plan, through)
             created += len(rows)
-            after = plans[-1].id
+            after = max(plan.id for plan in plans)  # FOR UPDATE may return rows out of ORDER BY's order
 
 
 # -- the due steps --------------------------------------------------------------------------------

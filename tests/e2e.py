@@ -240,7 +240,7 @@ class Deployment:
             if health.get("inbound_backlog") == 0 and health.get("outbox_backlog") == 0:
                 return
             time.sleep(0.05)
-        raise AssertionError("the outbox did not empty")
+        raise AssertionError("what came in was not all handled, or the outbox did not empty")
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self._socket is not None:

@@ -71,6 +71,15 @@ def test_it_refuses_a_bad_setting_with_a_clear_message(cli):
     assert result.returncode != 0 and "escalation_after" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("name", ["TETTPA_POLL_BACKOFF", "TETTPA_OUTBOX_BACKOFF"])
+def test_it_refuses_a_backoff_of_nothing(cli, name):
+    """A back-off of 0 would try a failing Telegram or Twilio again without a pause, as fast as it can."""
+    cli.env[name] = "0s"
+    result = cli.cli("worker", "add", "--name", "Kari", check=False)
+    assert result.returncode != 0 and name.removeprefix("TETTPA_").lower() in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_it_refuses_to_run_with_credentials_but_a_placeholder_secret(cli):
     cli.env["TETTPA_TELEGRAM_TOKEN"] = "123:abc"
     cli.env["TETTPA_SECRET_KEY"] = "changeme"

@@ -125,6 +125,7 @@ def test_it_takes_no_write_lock_for_a_sweep_with_nothing_due(service, clock, dat
         due_messages(impatient)
         clock.at = oslo("2026-11-24T06:45")
         assert jobs.due_steps(impatient, jobs.STEPS) == [wakeups.run_due_wakeups]  # due now: this one writes
+        assert jobs.due_steps(impatient, jobs.STEPS[:1]) == [wakeups.run_due_wakeups]  # one step alone too
     finally:
         other.execute("ROLLBACK")
         other.close()

@@ -250,7 +250,7 @@ class Sender:
         self.holder = make_holder()
         # TETTPA_OUTBOX_LEASE (LEASE by default); a batch still being sent renews its rest every half lease.
         self.lease = getattr(service.settings, "outbox_lease", None) or LEASE
-        self.backoff = getattr(service.settings, "outbox_backoff", None) or BACKOFF
+        self.backoff = getattr(service.settings, "outbox_backoff", None) or BACKOFF  # TETTPA_OUTBOX_BACKOFF, > 0
         gap = getattr(service.settings, "telegram_chat_gap", None)
         self.chat_gap = TELEGRAM_CHAT_GAP if gap is None else gap.total_seconds()
         self.wake = asyncio.Event()

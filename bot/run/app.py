@@ -220,8 +220,10 @@ class Runtime:
         """What /healthz shows besides the database; without a database, what needs one is unknown (None)."""
         pending = waiting = stuck = parked = failed = None
         if database:
-            pending, waiting, stuck, parked, failed = await self.service.read(
-                lambda session: (backlog(session), inbound.backlog(session), inbound.stuck_count(session),
+            # The inbound backlog first: an item's sends commit with its handled mark, so on PostgreSQL (each
+            # statement its own snapshot) an item counted as handled here has its sends in the count after.
+            waiting, pending, stuck, parked, failed = await self.service.read(
+                lambda session: (inbound.backlog(session), backlog(session), inbound.stuck_count(session),
                                  inbound.parked(session), failed_since(session, self.service.now() - timedelta(days=1))))
         return {
             "telegram": self.telegram_state,

@@ -1,5 +1,5 @@
 """The dashboard: the overview per worker, a youth's page (timeline, charts, notes), the entries behind
-the overview's figures, and the access log. Exports are in dashboard_export.py, login in web_auth.py."""
+the overview's figures, and the access log. Exports are in dashboard_export.py, login in auth.py."""
 
 from __future__ import annotations
 
