@@ -213,3 +213,31 @@ async def test_it_sends_a_welcome_once_to_a_telegram_that_answers_with_an_unread
         assert [r.status for r in _rows(service, YOUTH_TG)] == [SENT]
     finally:
         standin.close()
+
+
+async def test_it_counts_an_edit_sent_again_after_a_kill_as_done(service, clock):
+    """A wake-up's button is taken away by an edit. Killed after Telegram took the edit and before the outbox
+    recorded it, the service sends it again, and Telegram answers "message is not modified": the message is
+    as it should be, so the row is sent, not failed (and the worker is not told of a failure)."""
+    import telegram
+
+    from standins.server import BackgroundServer
+    from standins.telegram import TelegramStandIn
+
+    standin = TelegramStandIn()
+    standin.add_user(YOUTH_TG, "Ola")
+    try:
+        with BackgroundServer(standin.app) as server:
+            bot = telegram.Bot(standin.token, base_url=f"{server.url}/bot", base_file_url=f"{server.url}/file/bot")
+            async with bot:
+                shown = await bot.send_message(YOUTH_TG, "God morgen, Ola!")
+                await bot.edit_message_text(chat_id=YOUTH_TG, message_id=shown.message_id, text="Oppe kl. 06:50")
+                with service.tx() as session:  # the same edit again, as after the kill
+                    queue(session, key="wakeedit:1", channel="telegram", address=str(YOUTH_TG),
+                          text="Oppe kl. 06:50", now=service.now(), edit=str(shown.message_id))
+                await _rounds(service, clock, Sender(service, {"telegram": TelegramTransport(bot)}))
+        assert [r.status for r in _rows(service, YOUTH_TG)] == [SENT]
+        assert [m["text"] for m in standin.sent_to(YOUTH_TG)] == ["Oppe kl. 06:50"]
+        assert standin.violations == []
+    finally:
+        standin.close()

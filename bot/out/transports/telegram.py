@@ -19,6 +19,9 @@ def _markup(out: Outgoing) -> InlineKeyboardMarkup | None:
     )
 
 
+NOT_MODIFIED = "message is not modified"  # Telegram's answer to an edit that changes nothing
+
+
 class TelegramTransport:
     def __init__(self, bot: Bot):
         self.bot = bot
@@ -30,9 +33,15 @@ class TelegramTransport:
         try:
             if edit:
                 # Update a message shown before (the other worker's copy says who took it).
-                await self.bot.edit_message_text(
-                    chat_id=chat_id, message_id=int(edit), text=out.text, reply_markup=markup,
-                )
+                try:
+                    await self.bot.edit_message_text(
+                        chat_id=chat_id, message_id=int(edit), text=out.text, reply_markup=markup,
+                    )
+                except BadRequest as exc:
+                    # An edit tried again (the process was killed after Telegram took it, before the outbox
+                    # recorded it) finds the message as it should be: done, not a failure to report.
+                    if NOT_MODIFIED not in exc.message.lower():
+                        raise
                 return Receipt(str(edit))
             if out.copy:
                 sent = await self.bot.copy_message(
