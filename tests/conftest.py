@@ -4,9 +4,11 @@ fake clock, and the Telegram stand-in served over HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue
 import shutil
+import sqlite3
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -269,3 +271,20 @@ def service(migrated_database_url, clock) -> Service:
     engine = make_engine(database_url)
     yield Service(settings=settings, engine=engine, clock=clock)
     engine.dispose()
+
+
+@contextlib.contextmanager
+def write_locked_elsewhere(service: Service):
+    """Another process holds SQLite's write lock (a backup, a CLI import); yields the service with a
+    0.5 s busy timeout, so anything that tries to write meanwhile fails fast instead of waiting."""
+    if not service.settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite's write lock")
+    impatient = dataclasses.replace(service, engine=make_engine(service.settings.database_url, busy_timeout=0.5))
+    other = sqlite3.connect(service.settings.database_url.removeprefix("sqlite:///"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield impatient
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        impatient.engine.dispose()

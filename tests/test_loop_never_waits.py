@@ -149,23 +149,13 @@ def test_it_shows_the_dashboards_overview_lists_and_report_while_another_process
     """A coordinator reading the overview, the people, the report and the access log does not need the
     write lock, so neither waits for it nor holds up a relay meanwhile (a youth's page and the entries
     write their access-log line, and wait like any write)."""
-    import dataclasses
-    import sqlite3
-
-    from models.db import make_engine
     from tests.browser import logged_in, staff_cast
+    from tests.conftest import write_locked_elsewhere
 
     staff_cast(service)
+    coordinator = logged_in(service, "coordinator")
     # A write would wait half a second for the lock, then fail: a page that writes shows up as a 500.
-    impatient = dataclasses.replace(service, engine=make_engine(service.settings.database_url, busy_timeout=0.5))
-    coordinator = logged_in(impatient, "coordinator")
-    path = service.settings.database_url.removeprefix("sqlite:///")
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-    try:
+    with write_locked_elsewhere(service) as impatient:
+        coordinator.app.state.runtime.service = impatient
         for page in ("/dashboard", "/dashboard/people", "/dashboard/report", "/dashboard/audit"):
             assert coordinator.get(page).status_code == 200, page
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
-        impatient.engine.dispose()

@@ -20,7 +20,7 @@ from models import outbox as store
 from models.outbox import PENDING, SENT, Outbox
 from standins.server import BackgroundServer
 from standins.twilio import TwilioStandIn
-from tests.conftest import make_settings
+from tests.conftest import make_settings, write_locked_elsewhere
 from tests.fakes import RecordingTransport
 
 SERVICE_NUMBER = "+4790000000"
@@ -250,27 +250,14 @@ async def test_it_keeps_a_slow_batch_its_own_so_no_other_sender_takes_and_repeat
 async def test_it_takes_no_write_lock_while_there_is_nothing_to_send(service, transports, database_url):
     """An idle sender looks every second: with nothing due it only reads, so it never stands in the way of a
     relay's write (on SQLite, one writer at a time) and costs a county's idle machine next to nothing."""
-    import sqlite3
-
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite's write lock")
-    from models.db import make_engine
-
-    impatient = dataclasses.replace(service, engine=make_engine(database_url, busy_timeout=0.5))
     later = _queue(service, "later", "telegram", "701", "om en time")
     with service.tx() as session:
         session.get(Outbox, later).due_at = service.now() + timedelta(hours=1)  # a retry not yet due
     telegram = RecordingTransport()
-    sender = Sender(impatient, {**transports, "telegram": telegram})
-    other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-    try:
-        assert await sender.run_once() is False  # a write would have waited 0.5 s and failed
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
+    with write_locked_elsewhere(service) as impatient:
+        assert await Sender(impatient, {**transports, "telegram": telegram}).run_once() is False  # no write tried
+    sender = Sender(service, {**transports, "telegram": telegram})
     _queue(service, "now", "telegram", "702", "nå")
     while await sender.run_once():
         pass
     assert [o.text for o in telegram.sent] == ["nå"]
-    impatient.engine.dispose()

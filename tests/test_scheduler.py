@@ -106,31 +106,19 @@ async def test_it_runs_its_jobs_on_the_running_event_loop(service, clock):
 def test_it_takes_no_write_lock_for_a_sweep_with_nothing_due(service, clock, database_url):
     """Every second two sweeps look for due work. With nothing due they only read: on SQLite, whose one
     writer a relay needs, an idle sweep never stands in its way (here a write would wait 0.5 s, then fail)."""
-    import dataclasses
-    import sqlite3
-
-    from models.db import make_engine
     from scheduling.scheduler import due_messages
+    from tests.conftest import write_locked_elsewhere
 
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite's write lock")
     c = cast(service)
     add_plan(service, c.youth, at="06:45", days="daily")
-    impatient = dataclasses.replace(service, engine=make_engine(database_url, busy_timeout=0.5))
-    other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-    try:
+    with write_locked_elsewhere(service) as impatient:
         clock.at = oslo("2026-11-24T06:00")  # the wake-up not yet due, nothing else either
         assert jobs.due_round(impatient) == 0
         due_messages(impatient)
         clock.at = oslo("2026-11-24T06:45")
         assert jobs.due_steps(impatient, jobs.STEPS) == [wakeups.run_due_wakeups]  # due now: this one writes
         assert jobs.due_steps(impatient, jobs.STEPS[:1]) == [wakeups.run_due_wakeups]  # one step alone too
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
-        impatient.engine.dispose()
-    assert jobs.due_round(impatient) == 1  # and with the lock free, it is sent
+    assert jobs.due_round(service) == 1  # and with the lock free, it is sent
 
 
 async def test_it_sweeps_just_after_each_whole_second(service, scheduler):
