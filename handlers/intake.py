@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -37,7 +38,10 @@ LEASE = timedelta(seconds=60)  # an item being handled is this process's for so 
 POLL_TIMEOUT = 20  # seconds Telegram holds a getUpdates open
 EMPTY_POLL_PAUSE = 1.0  # seconds: the least time between two polls that came back empty
 
+DB_ROUND_EVERY = 1.0  # seconds: the longest the intake goes without asking the database what is due
+
 Dispatcher = Callable[[dict], Awaitable[bool]]
+Taken = tuple[int, str, str, int]  # an item taken for handling: id, source, payload, attempts so far
 
 
 class Unhandleable(Exception):
@@ -45,26 +49,37 @@ class Unhandleable(Exception):
     this reason instead of being tried again for ever."""
 
 
-def store_telegram(service: Service, updates: list[dict]) -> int:
-    """Store a batch of raw updates and move the offset past them, in one transaction. Blocking: from async
-    code, `await service.run(store_telegram, service, updates)`."""
-    stored = 0
+def store_telegram(service: Service, updates: list[dict], intake: Intake | None = None) -> list[Taken]:
+    """Store a batch of raw updates, taken for `intake`, and move the offset past them, in one transaction;
+    the items stored (not those stored before), to hand to `intake.hand` after it. Without an intake they are
+    stored for whichever intake looks in the database. Blocking: from async code,
+    `await service.run(store_telegram, service, updates, intake)`."""
+    taken: list[Taken] = []
     with service.tx() as session:
         for update in updates:
             update_id = update.get("update_id")
             if not isinstance(update_id, int):
                 continue
-            stored += inbound.store(session, source="telegram", key=f"tg:{update_id}",
-                                    payload=json.dumps(update), now=service.now())
+            key, payload = f"tg:{update_id}", json.dumps(update)
+            if intake is not None:
+                taken += intake.store(session, source="telegram", key=key, payload=payload)
+            elif inbound.store(session, source="telegram", key=key, payload=payload, now=service.now()):
+                taken.append((0, "telegram", payload, 0))  # counted; not handed over (nobody took it)
         ids = [u["update_id"] for u in updates if isinstance(u.get("update_id"), int)]
         if ids:
             current = int(kv.get(session, "telegram_offset", "0"))
             kv.put(session, "telegram_offset", str(max(current, max(ids) + 1)))
-    return stored
+    return taken
 
 
 class Intake:
     """Handles stored inbound items in order, each once; a failure leaves it to be tried again.
+
+    What this process stores it takes in the same transaction (`store`) and is handed (`hand`) after the
+    commit, so it is handled without asking the database again. The database is asked when kicked and at
+    least every DB_ROUND_EVERY for anything else due (a retry, another process's item, one left from before
+    a restart); it leaves out what was handed over (taken here and not tried yet), so nothing is handled
+    along both ways.
 
     A failed item is tried again after 2, 4, 8 and 16 s. After FAST_ATTEMPTS failures it is stuck: it is
     tried every SLOW_RETRY (10 min) until it is handled, and /healthz and /metrics count it. Nothing is
@@ -81,34 +96,72 @@ class Intake:
         # Only this process's memory: what survives a restart is in the row (see inbound.slow_due).
         self.retry_at: dict[int, datetime] = {}
         self.holder = make_holder()
+        self.handed: list[tuple[Taken, float]] = []  # items this process stored, and when (time.monotonic())
+        self.clear_at: float | None = None  # when the database last had nothing due (time.monotonic())
         settings = service.settings
         self.lease = getattr(settings, "intake_lease", None) or LEASE  # TETTPA_INTAKE_LEASE
         self.backoff = getattr(settings, "intake_backoff", None) or timedelta(seconds=2)  # TETTPA_INTAKE_BACKOFF
 
     def kick(self) -> None:
+        """Look in the database on the next round (a channel became ready, or something was stored there)."""
+        self.clear_at = None
+        self.wake.set()
+
+    def store(self, session, *, source: str, key: str, payload: str) -> list[Taken]:
+        """Store one item in the caller's transaction, taken for this intake; [] if it was stored before.
+        After the commit, hand the result to `hand`."""
+        now = self.service.now()
+        item_id = inbound.store_taken(session, source=source, key=key, payload=payload, now=now,
+                                      holder=self.holder, lease_until=now + self.lease)
+        return [] if item_id is None else [(item_id, source, payload, 0)]
+
+    def hand(self, items: list[Taken]) -> None:
+        """Items `store` took, after their commit (on the event loop)."""
+        at = time.monotonic()
+        self.handed += [(item, at) for item in items]
         self.wake.set()
 
     async def run(self) -> None:
         while True:
+            now, at = self.service.now(), time.monotonic()
+            # The database is asked when kicked, once a second, and while it has items due.
+            look = (self.clear_at is None or at - self.clear_at >= DB_ROUND_EVERY
+                    or any(due <= now for due in self.retry_at.values()))
             try:
-                busy = await self.run_once()
+                busy = await self.run_once(look=look)
             except Exception:
                 log.exception("intake round failed")
                 busy = False
             if not busy:
-                await idle(self.wake)
+                since = 0.0 if self.clear_at is None else time.monotonic() - self.clear_at
+                await idle(self.wake, max(0.01, DB_ROUND_EVERY - since))
 
-    async def run_once(self) -> bool:
-        now = self.service.now()
+    async def run_once(self, look: bool = True) -> bool:
+        """One round: the items handed over, and (with `look`) every other item due in the database, all in
+        the order they came in. True if any was handled."""
+        now, at = self.service.now(), time.monotonic()
         self.retry_at = {k: v for k, v in self.retry_at.items() if v > now}
-        dead, items = await self.service.read(self._due, now)
+        handed = self.handed
+        self.handed = [h for h in handed if h[0][1] not in self.dispatchers]  # its channel is not ready yet
+        # An item handed over is this process's since it was stored; one that waited half its lease is taken
+        # again first, so it stays ours for the whole of its handling.
+        work = {item[0]: (item, at - handed_at >= self.lease.total_seconds() / 2)
+                for item, handed_at in handed if item[1] in self.dispatchers}
+        dead: list[str] = []
+        if look:
+            dead, items = await self.service.read(self._due, now)
+            self.clear_at = None if items else at  # with items due there may be more: ask again next round
+            for item in items:
+                work.setdefault(item[0], (item, True))
         taken = 0
-        for item_id, source, payload, attempts in items:
-            mine = await self.service.write(lambda session, item_id=item_id: inbound.take(
-                session, item_id=item_id, holder=self.holder, now=self.service.now(), lease=self.lease,
-                dead_holders=dead))
-            if not mine:
-                continue  # another process took it a moment ago
+        for item_id in sorted(work):
+            (_, source, payload, attempts), take = work[item_id]
+            if take:
+                mine = await self.service.write(lambda session, item_id=item_id: inbound.take(
+                    session, item_id=item_id, holder=self.holder, now=self.service.now(), lease=self.lease,
+                    dead_holders=dead))
+                if not mine:
+                    continue  # another process took it a moment ago
             taken += 1
             await self._handle(item_id, source, payload, attempts)
         return taken > 0
@@ -118,7 +171,7 @@ class Intake:
         # Only channels on in this process; another process (or a restart) handles the rest.
         items = [(i.id, i.source, i.payload, i.attempts) for i in inbound.pending(
             session, now=now, sources=list(self.dispatchers), skip=list(self.retry_at),
-            holder=self.holder, dead_holders=dead)]
+            holder=self.holder, dead_holders=dead, handed_by=self.holder)]
         return dead, items
 
     async def _handle(self, item_id: int, source: str, payload: str, attempts: int) -> None:
@@ -213,7 +266,7 @@ def telegram_dispatcher(application: Application) -> Dispatcher:
     return dispatch
 
 
-async def poll_telegram(service: Service, application: Application, on_stored: Callable[[], None],
+async def poll_telegram(service: Service, application: Application, intake: Intake,
                         report: Callable[[str], None] = lambda state: None) -> None:
     """Long-poll getUpdates, storing each batch before asking for the next.
 
@@ -225,18 +278,21 @@ async def poll_telegram(service: Service, application: Application, on_stored: C
     first = getattr(service.settings, "poll_backoff", None)
     first = 1.0 if first is None else first.total_seconds()
     delay = first
+    offset = None  # past what is stored: read once, then moved by each batch stored here
     while True:
         started = asyncio.get_running_loop().time()
         try:
-            offset = await service.read(lambda session: int(kv.get(session, "telegram_offset", "0")))
+            if offset is None:
+                offset = await service.read(lambda session: int(kv.get(session, "telegram_offset", "0")))
             updates = await bot.do_api_request(
                 "getUpdates",
                 api_kwargs={"offset": offset, "timeout": POLL_TIMEOUT, "allowed_updates": ALLOWED_UPDATES},
                 read_timeout=POLL_TIMEOUT + 10,
             )
             if updates:
-                await service.run(store_telegram, service, updates)
-                on_stored()
+                intake.hand(await service.run(store_telegram, service, updates, intake))
+                ids = [u["update_id"] for u in updates if isinstance(u.get("update_id"), int)]
+                offset = max([offset, *(i + 1 for i in ids)])
             elif asyncio.get_running_loop().time() - started < EMPTY_POLL_PAUSE:
                 # Telegram holds an empty poll for POLL_TIMEOUT; an API that answers at once must not be asked
                 # again at once, or the loop spins.
@@ -245,13 +301,16 @@ async def poll_telegram(service: Service, application: Application, on_stored: C
             report("polling")
             continue
         except RetryAfter as exc:
+            offset = None
             report("polling (flood control)")
             await asyncio.sleep(_seconds(exc.retry_after))
             continue
         except (NetworkError, Conflict, InvalidToken, TelegramError) as exc:
+            offset = None  # read again: another process may have polled meanwhile
             log.warning("getUpdates failed (%s); trying again in %.1f s", type(exc).__name__, delay)
             report(f"polling (retrying: {type(exc).__name__})")
         except Exception as exc:  # the database: the batch stays at Telegram until it can be stored
+            offset = None
             log.warning("storing updates failed (%s); trying again in %.1f s", type(exc).__name__, delay)
             report(f"polling (retrying: {type(exc).__name__})")
         await asyncio.sleep(delay)

@@ -39,14 +39,23 @@ class Inbound(SQLModel, table=True):
 
 def store(session: Session, *, source: str, key: str, payload: str, now: datetime) -> bool:
     """Store one inbound item; False when that key was stored before (a redelivery)."""
+    return store_taken(session, source=source, key=key, payload=payload, now=now) is not None
+
+
+def store_taken(session: Session, *, source: str, key: str, payload: str, now: datetime, holder: str | None = None,
+                lease_until: datetime | None = None) -> int | None:
+    """Store one inbound item, taken by `holder` until `lease_until` as `take` would (so the process that
+    stored it handles it without another transaction to take it); its id, or None when that key was stored
+    before (a redelivery)."""
     if session.exec(select(Inbound.id).where(Inbound.key == key)).first() is not None:
-        return False
+        return None
+    row = Inbound(source=source, key=key, payload=payload, received_at=now, holder=holder, lease_until=lease_until)
     try:
         with session.begin_nested():
-            session.add(Inbound(source=source, key=key, payload=payload, received_at=now))
+            session.add(row)
     except IntegrityError:
-        return False  # another process stored it between our check and insert
-    return True
+        return None  # another process stored it between our check and insert
+    return row.id
 
 
 def slow_due(received_at: datetime, attempts: int) -> datetime:
@@ -69,11 +78,15 @@ def _free(now: datetime, holder: str | None, dead_holders: list[str] | None):
 
 def pending(session: Session, *, now: datetime, limit: int = 50, sources: list[str] | None = None,
             skip: list[int] | None = None, holder: str | None = None,
-            dead_holders: list[str] | None = None) -> list[Inbound]:
+            dead_holders: list[str] | None = None, handed_by: str | None = None) -> list[Inbound]:
     """Unhandled items due now, oldest first: those not yet stuck, and stuck ones whose slow retry is due
     (see slow_due). Only of `sources` (those this process can handle now), not `skip`, and none another
-    live process holds (it is handling it, or it failed there and waits for its retry)."""
+    live process holds (it is handling it, or it failed there and waits for its retry). Without those
+    `handed_by` took as it stored them and has not tried yet (it handles them from memory)."""
     unhandled = [Inbound.processed_at.is_(None), Inbound.parked_at.is_(None), _free(now, holder, dead_holders)]
+    if handed_by is not None:
+        unhandled.append(or_(Inbound.holder.is_(None), Inbound.holder != handed_by, Inbound.attempts > 0,
+                             Inbound.lease_until.is_(None), Inbound.lease_until <= now))
     if sources is not None:
         unhandled.append(Inbound.source.in_(sources))
     if skip:

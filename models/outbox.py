@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, inspect, or_
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.crypto import EncryptedText
@@ -53,7 +53,49 @@ def enqueue(session: Session, *, key: str, now: datetime, **fields) -> Outbox | 
     row = Outbox(key=key, due_at=fields.pop("due_at", now), created_at=now, **fields)
     session.add(row)
     session.flush()
+    session.info.setdefault(QUEUED, []).append(row)
     return row
+
+
+QUEUED = "tettpa_outbox_queued"  # session.info: the rows this transaction queued, in order
+
+
+def queued_in(session: Session) -> list[Outbox]:
+    """The rows queued in this transaction so far."""
+    return session.info.get(QUEUED, [])
+
+
+def claim_queued(session: Session, *, now: datetime, holder: str, lease_until: datetime) -> tuple[list[Outbox], bool]:
+    """At the end of the transaction that queued them: claim its rows for `holder`, as `claim` would, so they
+    can be sent without another transaction to claim them; and whether any were left pending.
+
+    Only rows due now and not bulk (what a person waits for), and only where nothing else for that address is
+    pending or being sent (by anyone, this process included): each address still gets its messages in order,
+    and a row an address has waiting goes first, through `claim`. A row is claimed here after the caller is
+    done with it (queueing may be followed by making it bulk or due later)."""
+    # A row queued inside a savepoint that was rolled back is not in the transaction any more.
+    rows = [row for row in session.info.pop(QUEUED, []) if inspect(row).persistent]
+    by_address: dict[str, list[Outbox]] = {}
+    for row in rows:
+        by_address.setdefault(row.address, []).append(row)
+    claimed, left = [], False
+    for address, group in by_address.items():
+        ids = [row.id for row in group]
+        busy = session.exec(select(Outbox.id).where(
+            Outbox.address == address, Outbox.id.not_in(ids),
+            or_(Outbox.status == PENDING, (Outbox.status == SENDING) & (Outbox.lease_until >= now)),
+        ).limit(1)).first() is not None
+        for row in sorted(group, key=lambda r: r.id):
+            if busy or row.status != PENDING or row.bulk or row.due_at > now:
+                busy = True  # this one waits, and so does everything after it for the address
+                left = left or row.status == PENDING
+                continue
+            row.status, row.lease_until, row.holder = SENDING, lease_until, holder
+            row.attempts += 1
+            claimed.append(row)
+    if claimed:
+        session.flush()
+    return claimed, left
 
 
 def claim(session: Session, *, now: datetime, lease: timedelta, holder: str, limit: int = 20,
@@ -74,9 +116,10 @@ def claim(session: Session, *, now: datetime, lease: timedelta, holder: str, lim
         .with_for_update(skip_locked=True)
     )
     # An address another live process is sending to waits for it: its messages stay in order, and a lookup
-    # at Twilio cannot mistake that process's send, not yet recorded, for one of ours.
-    busy_elsewhere = select(Outbox.address).where(
-        Outbox.status == SENDING, Outbox.lease_until >= now, Outbox.holder != holder)
+    # at Twilio cannot mistake that process's send, not yet recorded, for one of ours. So does one this
+    # process holds a row for outside its lanes (claimed as it was queued, not yet handed to a lane): the
+    # rows in its lanes are in `skip_addresses` already.
+    busy_elsewhere = select(Outbox.address).where(Outbox.status == SENDING, Outbox.lease_until >= now)
     if dead_holders:
         busy_elsewhere = busy_elsewhere.where(Outbox.holder.not_in(dead_holders))
     query = query.where(Outbox.address.not_in(busy_elsewhere))

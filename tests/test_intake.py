@@ -284,3 +284,36 @@ async def test_it_takes_at_once_an_item_a_dead_process_was_handling(service, ola
 
     row = _row(service, item)
     assert row.processed_at is not None and row.holder is None
+
+
+def _sms(sid: str, text: str) -> str:
+    return json.dumps({"MessageSid": sid, "From": OLA_PHONE, "To": "+4740000000", "Body": text})
+
+
+async def test_it_handles_what_it_took_as_it_stored_it_from_memory_once(service, ola_writes_by_sms, runtime):
+    intake = runtime.intake
+    with service.tx() as session:
+        taken = intake.store(session, source="sms", key="sms:SM1", payload=_sms("SM1", TEXT))
+        assert intake.store(session, source="sms", key="sms:SM1", payload=_sms("SM1", TEXT)) == []  # again
+    ((item_id, *_),) = taken
+    row = _row(service, item_id)
+    assert row.holder == intake.holder and row.lease_until is not None and row.processed_at is None
+    with service.reading() as session:  # the database round leaves it to the memory it was handed to
+        assert inbound.pending(session, now=service.now(), holder=intake.holder, handed_by=intake.holder) == []
+    intake.hand(taken)
+    assert await intake.run_once(look=False) is True
+    assert _row(service, item_id).processed_at is not None
+    assert await intake.run_once() is False
+    assert sum(TEXT in (o.text or "") for o in (await deliver(service)).to(PRIMARY_TG)) == 1
+
+
+async def test_it_takes_at_once_an_item_a_dead_process_took_as_it_stored_it(service, ola_writes_by_sms, runtime):
+    from bot.holder import _machine
+
+    with service.tx() as session:
+        item_id = inbound.store_taken(session, source="sms", key="sms:SM2", payload=_sms("SM2", TEXT),
+                                      now=service.now(), holder=f"{_machine()}:999999999:dead",
+                                      lease_until=service.now() + timedelta(seconds=60))
+    assert await runtime.intake.run_once() is True
+    row = _row(service, item_id)
+    assert row.processed_at is not None and row.holder is None

@@ -77,17 +77,19 @@ async def test_it_keeps_polling_when_storing_a_batch_fails_and_stores_it_from_te
 
     real, failures = intake_module.store_telegram, []
 
-    def store(service, updates):
+    def store(service, updates, intake=None):
         if not failures:
             failures.append(1)
             raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
-        return real(service, updates)
+        return real(service, updates, intake)
 
     monkeypatch.setattr(intake_module, "store_telegram", store)
     monkeypatch.setattr(intake_module.asyncio, "sleep", _fast_sleep)
     states: list[str] = []
     stored = asyncio.Event()
-    task = asyncio.create_task(poll_telegram(service, SimpleNamespace(bot=Bot()), stored.set, report=states.append))
+    intake = intake_module.Intake(service)
+    intake.hand = lambda items: stored.set()
+    task = asyncio.create_task(poll_telegram(service, SimpleNamespace(bot=Bot()), intake, report=states.append))
     await asyncio.wait_for(stored.wait(), 5)
     await _eventually(lambda: len(asked) >= 3)
     task.cancel()
@@ -170,3 +172,26 @@ async def test_it_measures_how_long_something_held_the_event_loop():
     await asyncio.sleep(0.05)
     task.cancel()
     assert 0.25 <= lag.worst() < 1.0
+
+
+async def test_it_stops_a_resting_loop_even_when_it_is_woken_as_it_is_cancelled():
+    """Python 3.11's asyncio.wait_for loses a cancellation that comes as the event is set: the outbox loop
+    went on, and stopping the service waited for it for ever (found by tests/test_service.py)."""
+    from bot.idle import idle
+
+    wake = asyncio.Event()
+    rounds = 0
+
+    async def loop_() -> None:
+        nonlocal rounds
+        while True:
+            rounds += 1
+            await idle(wake, timeout=30)
+
+    task = asyncio.create_task(loop_())
+    await asyncio.sleep(0)  # resting
+    wake.set()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    assert rounds == 1

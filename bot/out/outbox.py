@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -212,6 +213,11 @@ class Claimed:
     out: Outgoing
     attempts: int
     tried_at: datetime | None  # an earlier request went out at this time; its outcome is unknown
+    since: float = 0.0  # when (time.monotonic()) it was claimed: its lease is renewed from then
+
+    @classmethod
+    def of(cls, row: Outbox) -> Claimed:
+        return cls(row.id, row.channel, to_outgoing(row), row.attempts, row.tried_at, time.monotonic())
 
 
 def lane_of(channel: str, address: str) -> str:
@@ -254,9 +260,18 @@ class Sender:
         gap = getattr(service.settings, "telegram_chat_gap", None)
         self.chat_gap = TELEGRAM_CHAT_GAP if gap is None else gap.total_seconds()
         self.wake = asyncio.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None  # set by the runtime before it hands rows over
+        # Rows claimed as they were queued (Service.tx, models.outbox.claim_queued), waiting for a lane.
+        self.ready: list[Claimed] = []
+        # Look in the database for due rows on the next round: woken by kick(), a lane of rows claimed from
+        # it finished (there may be more), or a second passed (rows fall due; other processes queue).
+        self.look = True
+        self.looked_at = 0.0
+        self.kicks = 0
         self.sent = 0
         self.retried = 0
         self.failed = 0
+        self.handed_over = 0  # rows claimed as they were queued and handed over (no claim of their own)
         self.found = 0  # sends a dead process or a timed-out request had made, found at Twilio, not repeated
         self.unverified = 0  # sends made again after the lookup failed LOOKUP_ATTEMPTS times: maybe a repeat
         self.lanes: dict[str, asyncio.Task] = {}
@@ -267,7 +282,51 @@ class Sender:
         self.unrecorded: dict[int, Receipt] = {}
 
     def kick(self) -> None:
+        self.kicks += 1
+        self.look = True
         self.wake.set()
+
+    def lease_until(self, now: datetime) -> datetime:
+        """Until when a row claimed now is this sender's (Service.tx claims rows for it with this)."""
+        return now + self.lease
+
+    def hand(self, rows: list[Outbox]) -> None:
+        """Rows a transaction claimed for this sender as it queued them, after its commit; from any thread.
+        If the loop is gone (the process is stopping), they stay claimed: taken again like any other row
+        whose sender stopped."""
+        items = [Claimed.of(row) for row in rows]
+        loop = self.loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._take_handed(items)
+            return
+        try:
+            loop.call_soon_threadsafe(self._take_handed, items)
+        except RuntimeError:
+            log.info("outbox: %s row(s) handed over while stopping; taken again after the restart", len(items))
+
+    def _take_handed(self, items: list[Claimed]) -> None:
+        self.handed_over += len(items)
+        self.ready.extend(items)
+        self.wake.set()
+
+    def release_ready(self) -> None:
+        """On stopping: rows handed over and not yet in a lane go back to pending, for whichever sender is next
+        (a restart need not wait for their lease). Blocking."""
+        ready, self.ready = self.ready, []
+        if not ready:
+            return
+        with self.service.tx() as session:
+            for item in ready:
+                row = session.get(Outbox, item.row_id)
+                if row is not None and self._mine(row):
+                    row.status, row.lease_until, row.holder = PENDING, None, None
+                    row.attempts -= 1
 
     async def run(self) -> None:
         try:
@@ -285,6 +344,7 @@ class Sender:
 
     async def run_once(self) -> bool:
         """Send one batch of due rows and wait for it; True if there was anything to send."""
+        self.look = True
         busy = await self.start_lanes()
         await asyncio.gather(*self.lanes.values(), return_exceptions=True)
         return busy
@@ -296,30 +356,65 @@ class Sender:
         self.chats = {name: chats for name, chats in self.chats.items() if name in self.lanes}
         if self.unrecorded:
             await self.service.run(self._record_pending)
+        handed = self._start(self.ready, from_database=False)
+        if not self.look and time.monotonic() - self.looked_at < 1.0:
+            return handed  # nothing new in the database since the last look
         room = MAX_LANES - len(self.lanes)
-        free = [f"{TELEGRAM_LANE}:{i}" for i in range(TELEGRAM_WINDOW) if f"{TELEGRAM_LANE}:{i}" not in self.lanes]
+        free = self._free_telegram_lanes()
         if room <= 0 and not free:
-            return False
+            return handed
+        self.look, self.looked_at = False, time.monotonic()
         busy_phones = [name for name in self.lanes if name not in self.chats]
         busy_chats = sorted(set().union(*self.chats.values()))
         if not await self.service.read(lambda session: store.might_claim(
                 session, now=self.service.now(), holder=self.holder)):
-            return False  # nothing to claim: no write transaction (an idle second, or every lane busy)
+            return handed  # nothing to claim: no write transaction (an idle second, or every lane busy)
         dead, claimed = await self.service.run(self._claim, room, busy_phones, len(free), busy_chats)
         if dead:
             log.info("outbox: took over the rows of %s process(es) that died on this machine", len(dead))
+        self._start(claimed, from_database=True)
+        return handed or bool(claimed)
+
+    def _free_telegram_lanes(self) -> list[str]:
+        return [f"{TELEGRAM_LANE}:{i}" for i in range(TELEGRAM_WINDOW) if f"{TELEGRAM_LANE}:{i}" not in self.lanes]
+
+    def _start(self, claimed: list[Claimed], *, from_database: bool) -> bool:
+        """Start lanes for claimed rows; True if any. Rows handed over (not `from_database`) whose lane or chat
+        is busy, or beyond what the free Telegram lanes take, wait in `ready` for the next round; rows from
+        the database were claimed to fit."""
         if not claimed:
             return False
+        waiting: list[Claimed] = []
         by_lane: dict[str, list[Claimed]] = defaultdict(list)
         for item in claimed:
             if item.channel != TELEGRAM_LANE:
                 by_lane[lane_of(item.channel, item.out.address)].append(item)
-        shared = telegram_lanes([item for item in claimed if item.channel == TELEGRAM_LANE], free)
+        if not from_database:
+            for name in [n for n in by_lane if n in self.lanes or len(self.lanes) + 1 > MAX_LANES]:
+                waiting += by_lane.pop(name)
+        telegram = [item for item in claimed if item.channel == TELEGRAM_LANE]
+        free = self._free_telegram_lanes()
+        if not from_database:
+            busy = set().union(*self.chats.values())
+            fits: list[Claimed] = []
+            chats: set[str] = set()
+            for item in telegram:
+                # A chat a lane is sending to waits for it; so do chats beyond a batch for each free lane.
+                if item.out.address in busy or (item.out.address not in chats
+                                                 and len(fits) >= len(free) * TELEGRAM_BATCH):
+                    waiting.append(item)
+                    continue
+                chats.add(item.out.address)
+                fits.append(item)
+            telegram = fits
+        if not from_database:
+            self.ready = waiting
+        shared = telegram_lanes(telegram, free)
         for name, items in shared.items():
             self.chats[name] = {item.out.address for item in items}
         for name, items in {**by_lane, **shared}.items():
-            self.lanes[name] = asyncio.create_task(self._lane(items), name=f"outbox lane {name}")
-        return True
+            self.lanes[name] = asyncio.create_task(self._lane(items, from_database), name=f"outbox lane {name}")
+        return bool(by_lane or shared)
 
     def _claim(self, room: int, busy_phones: list[str], free_telegram: int,
                busy_chats: list[str]) -> tuple[list[str], list[Claimed]]:
@@ -334,27 +429,33 @@ class Sender:
                 # Chats a lane is sending to wait for it: their messages stay in order.
                 rows += store.claim(session, limit=free_telegram * TELEGRAM_BATCH, channels=[TELEGRAM_LANE],
                                     skip_addresses=busy_chats, **common)
-            claimed = [Claimed(row.id, row.channel, to_outgoing(row), row.attempts, row.tried_at) for row in rows]
+            claimed = [Claimed.of(row) for row in rows]
         return dead, claimed
 
-    async def _lane(self, items: list[Claimed]) -> None:
+    async def _lane(self, items: list[Claimed], from_database: bool = True) -> None:
+        kicks = self.kicks
         try:
             await self._send_in_order(items)
         except Exception as exc:
             log.error("outbox lane failed\n%s", where(exc))  # its rows are taken again when their lease runs out
         finally:
-            self.wake.set()  # later rows for this lane may wait for it
+            # Later rows for this lane's addresses may wait in the database: rows claimed from it may have
+            # more behind them, and a row queued while the lane ran (it kicked) found its address busy.
+            if from_database or self.kicks != kicks:
+                self.look = True
+            self.wake.set()  # and rows handed over may wait in `ready` for this lane
 
     async def _send_in_order(self, items: list[Claimed]) -> None:
         stopped: set[str] = set()  # addresses whose row failed: their later rows wait for its retry
-        renew_at = asyncio.get_running_loop().time() + min(RENEW_EVERY, self.lease.total_seconds() / 2)
+        # From when the first was claimed: a row handed over may have waited for a lane.
+        renew_at = min(i.since for i in items) + min(RENEW_EVERY, self.lease.total_seconds() / 2)
         for index, item in enumerate(items):
             if item.out.address in stopped:
                 continue
-            if asyncio.get_running_loop().time() >= renew_at:
+            if time.monotonic() >= renew_at:
                 # Slow sends: keep the rest of the batch ours, or another process would take it and send it too.
                 await self.service.run(self._renew, [i.row_id for i in items[index:]])
-                renew_at = asyncio.get_running_loop().time() + min(RENEW_EVERY, self.lease.total_seconds() / 2)
+                renew_at = time.monotonic() + min(RENEW_EVERY, self.lease.total_seconds() / 2)
             if item.channel == TELEGRAM_LANE:
                 await self._chat_gap(item.out.address)
             if await self._send_one(item):

@@ -92,7 +92,7 @@ class Runtime:
             transports["sms"] = self.sandbox.sms_transport(local_url(settings))
             self.intake.dispatchers["sms"] = twilio_handlers.sms_dispatcher(service)
         self.sender = Sender(service, transports, on_permanent=undeliverable)
-        service.kick_outbox = self.sender.kick
+        service.wake_outbox = self.sender.kick
         self.scheduler = build_scheduler(service)
         self.lease = SchedulerLease(service, self.scheduler, ttl=settings.scheduler_lease,
                                     renew=settings.scheduler_lease_renew.total_seconds())
@@ -115,7 +115,10 @@ class Runtime:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         # The core queues sends from worker threads; the sender's wake-up is an asyncio event of this loop.
-        self.service.kick_outbox = threadsafe(loop, self.sender.kick)
+        self.service.wake_outbox = threadsafe(loop, self.sender.kick)
+        # From now on a write transaction claims what it queues for this sender and hands it over.
+        self.sender.loop = loop
+        self.service.taker = self.sender
         self.lag_task = asyncio.create_task(self.lag.run(), name="loop lag")
         if self.sandbox is not None:
             await self.service.run(self.sandbox.seed)
@@ -165,18 +168,22 @@ class Runtime:
             self.telegram_state = f"restarting ({type(exc).__name__})"
             raise
         self.telegram_state = "polling"
-        await poll_telegram(self.service, self.application, self.intake.kick, report=self._telegram_report)
+        await poll_telegram(self.service, self.application, self.intake, report=self._telegram_report)
 
     def _telegram_report(self, state: str) -> None:
         self.telegram_state = state
 
     async def stop(self) -> None:
+        if self.service.taker is self.sender:
+            self.service.taker = None  # what is queued from now on waits for the next sender as a pending row
         for task in [*self.tasks, getattr(self, "lag_task", None)]:
             if task is not None:
                 task.cancel()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        with contextlib.suppress(Exception):
+            await self.service.run(self.sender.release_ready)
         self.scheduler.shutdown(wait=False)
         with contextlib.suppress(Exception):
             await self.service.run(self.lease.release)

@@ -15,9 +15,10 @@ from bot import auth, consent, period, relay, roster, staff, status_codes, units
 from bot.service import Service
 from models import kv
 from models.auth import STAGE_FULL
+from models.conversations import Message
 from models.outbox import PENDING, SENDING, Outbox
 from models.people import Person, Role
-from models.schedules import WakeupPlan
+from models.schedules import MeetingReminder, Wakeup, WakeupPlan
 from scheduling import jobs as schedules
 from scheduling import wakeups
 from scheduling.meetings import add_meeting
@@ -259,14 +260,17 @@ class Sandbox:
 
     def advance(self, delta: timedelta) -> datetime:
         """Move the service's clock forward in steps; after each, do what fell due (blocking: run it in a
-        worker thread). Steps of a minute: a wake-up at 06:30 is sent at 06:30 and followed up at 06:40, as
-        it would be, however far the visitor jumps."""
+        worker thread). Steps of a minute (longer for a jump of more than MAX_STEPS minutes), each ending
+        where something falls due: a wake-up at 06:30 is sent at 06:30 and followed up at 06:40, as it would
+        be, however far the visitor jumps."""
         if delta <= timedelta(0) or delta > MAX_ADVANCE:
             raise ValueError("advance between 1 second and 2 days")
         with self._advancing:  # one advance at a time, whoever asks
             left, size = delta, max(STEP, delta / MAX_STEPS)
             while left > timedelta(0):
-                step = min(size, left)
+                # A longer step ends where something falls due, so it is done at its time and what follows
+                # from it (a wake-up's follow-up, the worker told) is timed from then, not from the step's end.
+                step = min(size, left, max(timedelta(seconds=1), self._next_due(size) - self.clock()))
                 self.clock.advance(step)
                 left -= step
                 self.due_now()
@@ -275,6 +279,16 @@ class Sandbox:
             with self.service.tx() as session:
                 kv.put(session, CLOCK_KEY, str(self.clock.offset.total_seconds()))
         return self.service.now()
+
+    def _next_due(self, within: timedelta) -> datetime:
+        """The first time within `within` from now that a wake-up, a reminder or a message falls due (or the end
+        of `within`)."""
+        now = self.clock()
+        end = now + within
+        with self.service.reading() as session:
+            times = [session.exec(select(func.min(column)).where(column > now, column <= end)).one()
+                     for column in (Wakeup.next_at, MeetingReminder.due_at, Message.escalate_at, Message.combine_at)]
+        return min([t.replace(tzinfo=UTC) if t.tzinfo is None else t for t in times if t is not None] or [end])
 
     def _sent(self, bound: float = 3.0) -> None:
         """Wait (bounded) until what fell due is sent, so each message carries the time it was sent at."""

@@ -21,7 +21,6 @@ from bot.phones import normalize_phone
 from bot.service import Service
 from bot.sms import receive_sms
 from handlers.limits import TWILIO_FORM_BYTES, db_int, parse_form, read_capped
-from models import inbound
 from models.people import by_phone
 
 TWIML = "application/xml"
@@ -94,9 +93,8 @@ async def sms_webhook(request: Request) -> Response:
     service = runtime.service
     # The arrival time goes with the form: it is when the person wrote, however late it is handled.
     payload = json.dumps({**form, RECEIVED_AT: service.now().isoformat()})
-    await service.write(lambda session: inbound.store(session, source="sms", key=f"sms:{sid}", payload=payload,
-                                                      now=service.now()))
-    runtime.intake.kick()
+    runtime.intake.hand(await service.write(lambda session: runtime.intake.store(
+        session, source="sms", key=f"sms:{sid}", payload=payload)))
     return _twiml(MessagingResponse())
 
 
@@ -111,9 +109,8 @@ async def status_webhook(request: Request) -> Response:
         return PlainTextResponse("missing sid", status_code=400)
     runtime = request.app.state.runtime
     service = runtime.service
-    await service.write(lambda session: inbound.store(session, source="status", key=f"status:{sid}:{status}",
-                                                      payload=json.dumps(form), now=service.now()))
-    runtime.intake.kick()
+    runtime.intake.hand(await service.write(lambda session: runtime.intake.store(
+        session, source="status", key=f"status:{sid}:{status}", payload=json.dumps(form))))
     return PlainTextResponse("")
 
 

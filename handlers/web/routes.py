@@ -58,8 +58,7 @@ async def telegram_webhook(request: Request) -> Response:
         return PlainTextResponse("not an update", status_code=400)
     # Anything else with an update_id is stored and acknowledged: one PTB cannot read (no `date`, a kind it
     # does not know) is parked by the intake with its reason, never retried for ever nor answered 500.
-    await runtime.service.run(store_telegram, runtime.service, [update])
-    runtime.intake.kick()
+    runtime.intake.hand(await runtime.service.run(store_telegram, runtime.service, [update], runtime.intake))
     return PlainTextResponse("ok")
 
 

@@ -20,7 +20,6 @@ from handlers.limits import parse_json, read_capped
 from handlers.twilio.webhooks import RECEIVED_AT
 from handlers.web.dashboard import channel_labels, direction_labels, kind_labels, party_labels
 from handlers.web.dashboard_base import set_session_cookie
-from models import inbound
 
 SANDBOX_BODY_BYTES = 64_000  # one typed message (at most 4096 characters) and a few ids
 
@@ -138,9 +137,8 @@ async def send(request: Request) -> Response:
                 sid = sandbox.sms_typed(person["phone"], text, now)
                 payload = json.dumps({"MessageSid": sid, "SmsSid": sid, "From": person["phone"],
                                       "To": sandbox.service_number, "Body": text, RECEIVED_AT: now.isoformat()})
-                await svc.write(lambda session: inbound.store(session, source="sms", key=f"sms:{sid}",
-                                                              payload=payload, now=now))
-                runtime.intake.kick()
+                runtime.intake.hand(await svc.write(lambda session: runtime.intake.store(
+                    session, source="sms", key=f"sms:{sid}", payload=payload)))
     except (ValueError, KeyError, TypeError) as exc:
         # The stand-ins refuse what a phone would never send (empty text, a missing message).
         return JSONResponse({"error": str(exc)}, status_code=400)
