@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.crypto import EncryptedText
 from models.types import UTCDateTime
+
+INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}  # INSERT ... ON CONFLICT DO NOTHING
 
 # An item that failed this many times is "stuck": no longer tried within seconds, but every SLOW_RETRY,
 # until it is handled. It is never given up: a stored message must not silently stop being handled.
@@ -47,6 +50,16 @@ def store_taken(session: Session, *, source: str, key: str, payload: str, now: d
     """Store one inbound item, taken by `holder` until `lease_until` as `take` would (so the process that
     stored it handles it without another transaction to take it); its id, or None when that key was stored
     before (a redelivery)."""
+    dialect = session.get_bind().dialect.name
+    if dialect in INSERTS:
+        # One statement where the database can say "stored before" itself (a redelivery, or another process
+        # a moment ago): no look first, no savepoint.
+        return session.execute(
+            INSERTS[dialect](Inbound).values(
+                source=source, key=key, payload=payload, received_at=now, processed_at=None, attempts=0,
+                error=None, holder=holder, lease_until=lease_until, parked_at=None,
+            ).on_conflict_do_nothing(index_elements=[Inbound.key]).returning(Inbound.id)
+        ).scalar_one_or_none()
     if session.exec(select(Inbound.id).where(Inbound.key == key)).first() is not None:
         return None
     row = Inbound(source=source, key=key, payload=payload, received_at=now, holder=holder, lease_until=lease_until)

@@ -19,7 +19,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, select
 
 from bot.holder import dead_here, make_holder
 from bot.i18n import has_voice
@@ -267,7 +268,7 @@ class Sender:
         # it finished (there may be more), or a second passed (rows fall due; other processes queue).
         self.look = True
         self.looked_at = 0.0
-        self.kicks = 0
+        self.kicked_at = 0.0  # when (time.monotonic()) kick() was last called
         self.sent = 0
         self.retried = 0
         self.failed = 0
@@ -282,7 +283,7 @@ class Sender:
         self.unrecorded: dict[int, Receipt] = {}
 
     def kick(self) -> None:
-        self.kicks += 1
+        self.kicked_at = time.monotonic()
         self.look = True
         self.wake.set()
 
@@ -433,15 +434,15 @@ class Sender:
         return dead, claimed
 
     async def _lane(self, items: list[Claimed], from_database: bool = True) -> None:
-        kicks = self.kicks
+        claimed_at = min(item.since for item in items)
         try:
             await self._send_in_order(items)
         except Exception as exc:
             log.error("outbox lane failed\n%s", where(exc))  # its rows are taken again when their lease runs out
         finally:
             # Later rows for this lane's addresses may wait in the database: rows claimed from it may have
-            # more behind them, and a row queued while the lane ran (it kicked) found its address busy.
-            if from_database or self.kicks != kicks:
+            # more behind them, and a row queued since they were claimed (it kicked) found its address busy.
+            if from_database or self.kicked_at >= claimed_at:
                 self.look = True
             self.wake.set()  # and rows handed over may wait in `ready` for this lane
 
@@ -588,17 +589,24 @@ class Sender:
             self.sent += 1
 
     def _sent(self, row_id: int, receipt: Receipt, *, link: bool = True) -> None:
+        now = self.service.now()
         with self.service.tx() as session:
-            row = session.get(Outbox, row_id)
-            if row.status != SENT:  # sent by us, whoever holds it now: recorded, so nobody sends it again
-                row.status, row.sent_at, row.external_id, row.error = SENT, self.service.now(), receipt.external_id, None
-                row.lease_until = None
-            if (link and receipt.external_id is not None and row.conversation_id is not None
-                    and row.person_id is not None):
+            # Sent by us, whoever holds it now: recorded, so nobody sends it again (a row recorded before keeps
+            # its first receipt). One UPDATE: the row itself (its text) is not read back.
+            session.execute(
+                update(Outbox).where(Outbox.id == row_id, Outbox.status != SENT)
+                .values(status=SENT, sent_at=now, external_id=receipt.external_id, error=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+            if not link or receipt.external_id is None:
+                return
+            row = session.exec(select(Outbox.person_id, Outbox.channel, Outbox.address, Outbox.conversation_id,
+                                      Outbox.message_id).where(Outbox.id == row_id)).one()
+            if row.conversation_id is not None and row.person_id is not None:
                 session.add(RelayLink(
                     worker_id=row.person_id, channel=row.channel, address=row.address,
                     external_id=receipt.external_id, conversation_id=row.conversation_id,
-                    message_id=row.message_id, created_at=self.service.now(),
+                    message_id=row.message_id, created_at=now,
                 ))
 
     def _failed(self, row_id: int, exc: TransportError, attempts: int) -> None:
