@@ -95,10 +95,20 @@ def transaction(engine: Engine) -> Iterator[Session]:
             lock.release()
 
 
+def _reader(engine: Engine) -> Engine:
+    """The engine marked for reads, made once and kept on the engine (making it was most of an idle read's
+    cost)."""
+    reader = getattr(engine, "_tettpa_reader", None)
+    if reader is None:
+        reader = engine.execution_options(**{READ_ONLY: True})
+        engine._tettpa_reader = reader
+    return reader
+
+
 @contextmanager
 def read_transaction(engine: Engine) -> Iterator[Session]:
     """A read: on SQLite it never takes the write lock (a snapshot in WAL); never commits anything."""
-    with Session(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False) as session:
+    with Session(_reader(engine), expire_on_commit=False) as session:
         try:
             yield session
         finally:
