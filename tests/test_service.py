@@ -5,36 +5,14 @@ worker in three write transactions (stored, handled, recorded), none of them to 
 from __future__ import annotations
 
 import asyncio
-import random
 
 from sqlalchemy import event
 from sqlmodel import select
 
 from bot.out.outbox import TELEGRAM_WINDOW, Sender, queue
-from bot.out.transports.base import Outgoing, Receipt
 from models.outbox import PENDING, SENDING, SENT, Outbox
-from tests.fakes import RecordingTransport
+from tests.fakes import RecordingTransport, UnevenTelegram
 from tests.personas import PRIMARY_TG, YOUTH_TG, cast
-
-
-class SlowTelegram(RecordingTransport):
-    """Sends that take a random while; how many were under way at once, in all and per chat."""
-
-    def __init__(self, seed: int = 3):
-        super().__init__()
-        self.random = random.Random(seed)
-        self.under_way: dict[str, int] = {}
-        self.most = self.most_per_chat = 0
-
-    async def send(self, out: Outgoing) -> Receipt:
-        self.under_way[out.address] = self.under_way.get(out.address, 0) + 1
-        self.most = max(self.most, sum(self.under_way.values()))
-        self.most_per_chat = max(self.most_per_chat, self.under_way[out.address])
-        try:
-            await asyncio.sleep(self.random.uniform(0.001, 0.01))
-            return await super().send(out)
-        finally:
-            self.under_way[out.address] -= 1
 
 
 def _rows(service) -> list[Outbox]:
@@ -89,7 +67,7 @@ async def test_it_claims_nothing_a_rolled_back_transaction_queued(service):
 
 
 async def test_it_keeps_each_chats_order_while_sends_are_claimed_as_they_are_queued(service):
-    telegram = SlowTelegram()
+    telegram = UnevenTelegram(seed=3)
     sender = _running(service, {"telegram": telegram})
     task = asyncio.create_task(sender.run())
     chats = [str(800 + n) for n in range(6)]
@@ -100,8 +78,9 @@ async def test_it_keeps_each_chats_order_while_sends_are_claimed_as_they_are_que
                 session, key=f"m{index}", channel="telegram", address=chat, text=f"{index}", now=service.now()))
             if index % 4 == 0:
                 await asyncio.sleep(0.005)
-        for _ in range(2000):
-            if len(telegram.sent) == 60:
+        for _ in range(2000):  # every send recorded, not only taken by Telegram
+            rows = _rows(service)
+            if len(rows) == 60 and {r.status for r in rows} == {SENT}:
                 break
             await asyncio.sleep(0.005)
     finally:
