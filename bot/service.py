@@ -75,7 +75,7 @@ class Service:
                 yield session
                 if mark:
                     inbound.mark_handled(session, handling, now=self.now())
-                claimed, queued = self._claim_queued(session)
+                taker, claimed, queued = self._claim_queued(session)
         except BaseException as exc:
             if mark:
                 handling.failed(exc)
@@ -85,18 +85,20 @@ class Service:
         if mark:
             handling.marked = True
         if claimed:
-            self.taker.hand(claimed)
+            taker.hand(claimed)  # the sender they were claimed for, even if the service is stopping meanwhile
         if queued or (mine["kick"] and not claimed):
             self.kick_outbox()
 
-    def _claim_queued(self, session: Session) -> tuple[list, bool]:
-        """The sends this transaction queued: those claimed for the running sender, and whether any are left
-        for it to find."""
-        taker = self.taker
+    def _claim_queued(self, session: Session) -> tuple[Taker | None, list, bool]:
+        """The sends this transaction queued: the sender they are claimed for, those claimed, and whether any
+        are left for it to find."""
+        taker = self.taker  # read once: Runtime.stop may unset it meanwhile
         if taker is None:
-            return [], bool(outbox_rows.queued_in(session))
+            return None, [], bool(outbox_rows.queued_in(session))
         now = self.now()
-        return outbox_rows.claim_queued(session, now=now, holder=taker.holder, lease_until=taker.lease_until(now))
+        claimed, left = outbox_rows.claim_queued(session, now=now, holder=taker.holder,
+                                                 lease_until=taker.lease_until(now))
+        return taker, claimed, left
 
     def kick_outbox(self) -> None:
         """Wake the sender: at once, or after the commit of the write transaction this thread is in."""

@@ -147,23 +147,32 @@ class Intake:
         # again first, so it stays ours for the whole of its handling.
         work = {item[0]: (item, at - handed_at >= self.lease.total_seconds() / 2)
                 for item, handed_at in handed if item[1] in self.dispatchers}
-        dead: list[str] = []
-        if look:
-            dead, items = await self.service.read(self._due, now)
-            self.clear_at = None if items else at  # with items due there may be more: ask again next round
-            for item in items:
-                work.setdefault(item[0], (item, True))
+        # Handed items not handled yet go back to be handed again if this round fails part-way (the look
+        # below leaves them out, so nothing else would find them before their lease ends).
+        left = {item[0]: (item, handed_at) for item, handed_at in handed if item[1] in self.dispatchers}
         taken = 0
-        for item_id in sorted(work):
-            (_, source, payload, attempts), take = work[item_id]
-            if take:
-                mine = await self.service.write(lambda session, item_id=item_id: inbound.take(
-                    session, item_id=item_id, holder=self.holder, now=self.service.now(), lease=self.lease,
-                    dead_holders=dead))
-                if not mine:
-                    continue  # another process took it a moment ago
-            taken += 1
-            await self._handle(item_id, source, payload, attempts)
+        try:
+            dead: list[str] = []
+            if look:
+                dead, items = await self.service.read(self._due, now)
+                self.clear_at = None if items else at  # with items due there may be more: ask again next round
+                for item in items:
+                    work.setdefault(item[0], (item, True))
+            for item_id in sorted(work):
+                (_, source, payload, attempts), take = work[item_id]
+                if take:
+                    mine = await self.service.write(lambda session, item_id=item_id: inbound.take(
+                        session, item_id=item_id, holder=self.holder, now=self.service.now(), lease=self.lease,
+                        dead_holders=dead))
+                    if not mine:
+                        left.pop(item_id, None)
+                        continue  # another process took it a moment ago
+                taken += 1
+                await self._handle(item_id, source, payload, attempts)
+                left.pop(item_id, None)
+        finally:
+            if left:
+                self.handed = sorted(left.values(), key=lambda h: h[0][0]) + self.handed
         return taken > 0
 
     def _due(self, session, now: datetime) -> tuple[list[str], list[tuple]]:

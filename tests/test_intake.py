@@ -317,3 +317,26 @@ async def test_it_takes_at_once_an_item_a_dead_process_took_as_it_stored_it(serv
     assert await runtime.intake.run_once() is True
     row = _row(service, item_id)
     assert row.processed_at is not None and row.holder is None
+
+
+async def test_it_keeps_what_it_was_handed_when_a_round_fails_and_handles_it_next(service, ola_writes_by_sms,
+                                                                                runtime, monkeypatch):
+    """The round's look in the database fails (locked, gone): the item it was handed is not left to wait out
+    its lease, since the database round leaves handed items to memory."""
+    intake = runtime.intake
+    with service.tx() as session:
+        taken = intake.store(session, source="sms", key="sms:SM3", payload=_sms("SM3", TEXT))
+    intake.hand(taken)
+    real_due, failures = intake._due, [ConnectionError("database gone for a moment")]
+
+    def due(session, now):
+        if failures:
+            raise failures.pop()
+        return real_due(session, now)
+
+    monkeypatch.setattr(intake, "_due", due)
+    with pytest.raises(ConnectionError):
+        await intake.run_once()
+    assert await intake.run_once() is True
+    assert _row(service, taken[0][0]).processed_at is not None
+    assert sum(TEXT in (o.text or "") for o in (await deliver(service)).to(PRIMARY_TG)) == 1
