@@ -4,6 +4,7 @@ a read transaction begins DEFERRED and never takes it. PostgreSQL works through 
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ READ_ONLY = "tettpa_read_only"  # execution option that marks a read transaction
 # process queue on this lock instead and start the moment the one before them commits; the busy handler is
 # left for other processes. (Re-entrant, so a thread that opens a write inside its own write meets SQLite's
 # answer as before rather than a deadlock here.)
+SQLITE_AT_LEAST = (3, 35)
 _write_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -29,6 +31,10 @@ def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
+        if sqlite3.sqlite_version_info < SQLITE_AT_LEAST:
+            # INSERT ... ON CONFLICT ... RETURNING (models.inbound.store_taken) came in SQLite 3.35.
+            raise RuntimeError(f"TETTPA_DATABASE_URL: SQLite {sqlite3.sqlite_version} is too old; this service "
+                               f"needs {'.'.join(map(str, SQLITE_AT_LEAST))} or newer (or PostgreSQL)")
         _owner_only(make_url(url).database)
         # Worker threads may all wait for the write lock at once; reads must still find a connection.
         pool = {} if url in ("sqlite://", "sqlite:///:memory:") else {"pool_size": 10, "max_overflow": 30}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, inspect, or_
+from sqlalchemy import func, inspect, or_, text
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.crypto import EncryptedText
@@ -79,11 +79,19 @@ def claim_queued(session: Session, *, now: datetime, holder: str, lease_until: d
     for row in rows:
         by_address.setdefault(row.address, []).append(row)
     claimed, left = [], False
-    for address, group in by_address.items():
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for address in sorted(by_address):  # sorted: two transactions lock shared addresses in the same order
+        group = by_address[address]
+        if postgres:
+            # Two transactions queueing for one address at once would each miss the other's uncommitted row
+            # and both claim theirs. The second waits here until the first commits, then finds its row
+            # SENDING. (SQLite's writers take turns already.) Held until this transaction ends.
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:address))"), {"address": address})
         ids = [row.id for row in group]
+        # Any row being sent counts, its lease run out or not: an orphan is sent again before what came
+        # after it (the sender's claim takes it and the rest in order).
         busy = session.exec(select(Outbox.id).where(
-            Outbox.address == address, Outbox.id.not_in(ids),
-            or_(Outbox.status == PENDING, (Outbox.status == SENDING) & (Outbox.lease_until >= now)),
+            Outbox.address == address, Outbox.id.not_in(ids), Outbox.status.in_([PENDING, SENDING]),
         ).limit(1)).first() is not None
         for row in sorted(group, key=lambda r: r.id):
             if busy or row.status != PENDING or row.bulk or row.due_at > now:

@@ -5,12 +5,19 @@ worker in three write transactions (stored, handled, recorded), none of them to 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import threading
+import time
+from datetime import timedelta
 
-from sqlalchemy import event
+import pytest
+from sqlalchemy import event, text
 from sqlmodel import select
 
-from bot.out.outbox import TELEGRAM_WINDOW, Sender, queue
+from bot.out.outbox import MAX_LANES, TELEGRAM_WINDOW, Claimed, Sender, queue
+from models import outbox as outbox_rows
 from models.outbox import PENDING, SENDING, SENT, Outbox
+from tests.conftest import MIN_WAIT
 from tests.fakes import RecordingTransport, UnevenTelegram
 from tests.personas import PRIMARY_TG, YOUTH_TG, cast
 
@@ -157,3 +164,150 @@ async def test_it_relays_a_youths_message_in_three_write_transactions(service, m
     assert any("kan du ringe?" in m.get("text", "") for m in standin.sent_to(PRIMARY_TG))
     assert writes == [{"inbound"}, {"inbound", "message", "contact_log", "outbox", "conversation"},
                       {"outbox", "relaylink"}], writes
+
+
+def _set(service, key: str, **values) -> None:
+    with service.tx() as session:
+        row = session.exec(select(Outbox).where(Outbox.key == key)).one()
+        for name, value in values.items():
+            setattr(row, name, value)
+
+
+async def test_it_leaves_a_send_pending_behind_an_orphaned_send_to_its_chat_and_sends_the_orphan_first(
+        service, clock):
+    """A dead sender's row, its lease run out, still comes before what was queued for its chat after it."""
+    with service.tx() as session:
+        queue(session, key="m1", channel="telegram", address="801", text="først", now=service.now())
+    _set(service, "m1", status=SENDING, holder="elsewhere:1:gone", attempts=1,
+         lease_until=clock() - timedelta(minutes=1))
+    sender = _running(service, {"telegram": RecordingTransport()})
+    with service.tx() as session:
+        queue(session, key="m2", channel="telegram", address="801", text="så", now=service.now())
+    assert [(r.key, r.status) for r in _rows(service)] == [("m1", SENDING), ("m2", PENDING)]
+    assert sender.ready == []
+    while await sender.run_once():
+        pass
+    assert [out.text for out in sender.transports["telegram"].to("801")] == ["først", "så"]
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+async def test_it_lets_only_the_first_of_two_transactions_queueing_for_one_chat_at_once_claim(service, monkeypatch):
+    """PostgreSQL: neither would see the other's uncommitted row; the second waits for the first to commit.
+    (SQLite's writers take turns, so there the second cannot start before the first ends.)"""
+    sender = _running(service, {"telegram": RecordingTransport()})
+    real, second = outbox_rows.claim_queued, {}
+
+    def queue_second():
+        with service.tx() as session:
+            queue(session, key="m2", channel="telegram", address="801", text="så", now=service.now())
+
+    def first_claims_then_another_queues(session, **kwargs):
+        result = real(session, **kwargs)
+        if not second:
+            second["thread"] = thread = threading.Thread(target=queue_second)
+            thread.start()
+            deadline = time.monotonic() + MIN_WAIT
+            while thread.is_alive() and not _waiting_for_advisory_lock(service) and time.monotonic() < deadline:
+                time.sleep(0.005)
+        return result
+
+    monkeypatch.setattr(outbox_rows, "claim_queued", first_claims_then_another_queues)
+    with service.tx() as session:
+        queue(session, key="m1", channel="telegram", address="801", text="først", now=service.now())
+    second["thread"].join(MIN_WAIT)
+    await asyncio.sleep(0)  # the second's hand-over (call_soon_threadsafe) runs
+    assert [(r.key, r.status) for r in _rows(service)] == [("m1", SENDING), ("m2", PENDING)]
+    assert [item.out.text for item in sender.ready] == ["først"]
+
+
+def _waiting_for_advisory_lock(service) -> bool:
+    with service.engine.connect() as conn:
+        return bool(conn.execute(text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalar())
+
+
+class HeldSms(RecordingTransport):
+    """An SMS provider that takes each send only when let go."""
+
+    def __init__(self):
+        super().__init__()
+        self.go = asyncio.Event()
+
+    async def send(self, out):
+        await self.go.wait()
+        return await super().send(out)
+
+
+async def test_it_starts_at_most_max_lanes_for_sends_handed_over_and_keeps_the_rest_waiting(service):
+    sms = HeldSms()
+    sender = _running(service, {"sms": sms})
+    numbers = [f"+47412{n:05d}" for n in range(MAX_LANES + 10)]
+    with service.tx() as session:
+        for index, number in enumerate(numbers):
+            queue(session, key=f"m{index}", channel="sms", address=number, text="hei", now=service.now())
+    sender.look = False
+    assert await sender.start_lanes() is True
+    assert len(sender.lanes) == MAX_LANES and len(sender.ready) == 10
+    sms.go.set()
+    while await sender.run_once():
+        pass
+    assert sorted(out.address for out in sms.sent) == numbers
+
+
+def _long_waiting(sender: Sender) -> None:
+    """The rows handed over have waited a whole lease for a lane."""
+    sender.ready = [dataclasses.replace(item, since=item.since - sender.lease.total_seconds())
+                    for item in sender.ready]
+
+
+async def test_it_keeps_a_send_waiting_for_a_lane_its_own_by_renewing_its_lease(service, clock):
+    sms = RecordingTransport()
+    sender = _running(service, {"sms": sms})
+    with service.tx() as session:
+        queue(session, key="m1", channel="sms", address="+4741200001", text="hei", now=service.now())
+    busy = asyncio.Event()
+    sender.lanes["+4741200001"] = asyncio.create_task(busy.wait())  # its number's lane is sending something else
+    _long_waiting(sender)
+    (before,) = _rows(service)
+    clock.advance(minutes=1)
+    sender.look = False
+    await sender.start_lanes()
+    (during,) = _rows(service)
+    assert [item.row_id for item in sender.ready] == [during.id]  # still waiting for the lane
+    assert (during.status, during.holder) == (SENDING, sender.holder)
+    assert during.lease_until == clock() + sender.lease > before.lease_until
+    busy.set()
+    while await sender.run_once():
+        pass
+    assert [r.status for r in _rows(service)] == [SENT] and [o.text for o in sms.sent] == ["hei"]
+
+
+async def test_it_does_not_send_a_waiting_row_another_sender_took_when_its_lease_ran_out(service):
+    sender = _running(service, {"telegram": RecordingTransport()})
+    with service.tx() as session:
+        queue(session, key="m1", channel="telegram", address="801", text="hei", now=service.now())
+    _long_waiting(sender)
+    _set(service, "m1", holder="elsewhere:2:alive")  # took it, and is sending it
+    sender.look = False
+    await sender.start_lanes()
+    await asyncio.gather(*sender.lanes.values())
+    assert sender.transports["telegram"].sent == [] and sender.ready == []
+    (row,) = _rows(service)
+    assert (row.status, row.holder) == (SENDING, "elsewhere:2:alive")
+
+
+async def test_it_does_not_send_the_rest_of_a_slow_batch_another_sender_took_when_its_lease_ran_out(service):
+    sms = RecordingTransport()
+    sender = Sender(service, {"sms": sms})
+    with service.tx() as session:
+        for index in range(2):
+            queue(session, key=f"m{index}", channel="sms", address="+4741200001", text=f"{index}", now=service.now())
+    with service.tx() as session:
+        rows = outbox_rows.claim(session, now=service.now(), lease=sender.lease, holder=sender.holder)
+        items = [dataclasses.replace(Claimed.of(row), since=time.monotonic() - sender.lease.total_seconds())
+                 for row in rows]
+    _set(service, "m1", holder="elsewhere:2:alive")  # its lease ran out while the batch was slow; now theirs
+    await sender._send_in_order(items)
+    assert [o.text for o in sms.sent] == ["0"]
+    assert [(r.key, r.status, r.holder) for r in _rows(service)] == [
+        ("m0", SENT, sender.holder), ("m1", SENDING, "elsewhere:2:alive")]

@@ -8,9 +8,11 @@ BEGIN): two threads both read, both write, and one update is lost."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 
+import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
@@ -127,3 +129,13 @@ def test_it_would_lose_an_update_without_begin_immediate(tmp_path):
     """Why make_engine issues BEGIN IMMEDIATE: without it, this interleaving loses one of two updates.
     (With it, the barrier above could never be reached by both threads: the second would wait at BEGIN.)"""
     assert lost_updates_on_a_plain_engine(tmp_path / "plain.db") == 1
+
+
+def test_it_refuses_a_sqlite_older_than_what_its_statements_need(tmp_path, monkeypatch):
+    """INSERT ... ON CONFLICT ... RETURNING needs SQLite 3.35: an older one is named at start, not at the
+    first message."""
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+    with pytest.raises(RuntimeError, match=r"TETTPA_DATABASE_URL: SQLite 3\.34\.1 is too old.*3\.35"):
+        make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    assert not (tmp_path / "old.db").exists()

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
@@ -344,11 +344,12 @@ class Sender:
                 lane.cancel()
 
     async def run_once(self) -> bool:
-        """Send one batch of due rows and wait for it; True if there was anything to send."""
+        """Send one batch of due rows and wait for it; True if there was anything to send, or rows handed over
+        still wait for a lane."""
         self.look = True
         busy = await self.start_lanes()
         await asyncio.gather(*self.lanes.values(), return_exceptions=True)
-        return busy
+        return busy or bool(self.ready)
 
     async def start_lanes(self) -> bool:
         """Claim due rows of lanes with no send under way and start sending them; True if any. The database
@@ -357,6 +358,7 @@ class Sender:
         self.chats = {name: chats for name, chats in self.chats.items() if name in self.lanes}
         if self.unrecorded:
             await self.service.run(self._record_pending)
+        await self._renew_ready()
         handed = self._start(self.ready, from_database=False)
         if not self.look and time.monotonic() - self.looked_at < 1.0:
             return handed  # nothing new in the database since the last look
@@ -376,6 +378,19 @@ class Sender:
         self._start(claimed, from_database=True)
         return handed or bool(claimed)
 
+    async def _renew_ready(self) -> None:
+        """Rows handed over that have waited half their lease for a lane: extend it, or (run out and taken by
+        another sender, or by this one's own claim) they would be sent twice."""
+        at, half = time.monotonic(), min(RENEW_EVERY, self.lease.total_seconds() / 2)
+        old = {item.row_id for item in self.ready if at - item.since >= half}
+        if not old:
+            return
+        mine = await self.service.run(self._renew, sorted(old))
+        if old - mine:
+            log.warning("outbox: %s waiting row(s) taken by another sender; not sent here", len(old - mine))
+        self.ready = [replace(item, since=at) if item.row_id in mine else item
+                      for item in self.ready if item.row_id not in old - mine]
+
     def _free_telegram_lanes(self) -> list[str]:
         return [f"{TELEGRAM_LANE}:{i}" for i in range(TELEGRAM_WINDOW) if f"{TELEGRAM_LANE}:{i}" not in self.lanes]
 
@@ -391,8 +406,12 @@ class Sender:
             if item.channel != TELEGRAM_LANE:
                 by_lane[lane_of(item.channel, item.out.address)].append(item)
         if not from_database:
-            for name in [n for n in by_lane if n in self.lanes or len(self.lanes) + 1 > MAX_LANES]:
-                waiting += by_lane.pop(name)
+            room = MAX_LANES - len(self.lanes)
+            for name in list(by_lane):
+                if name in self.lanes or room <= 0:
+                    waiting += by_lane.pop(name)
+                else:
+                    room -= 1
         telegram = [item for item in claimed if item.channel == TELEGRAM_LANE]
         free = self._free_telegram_lanes()
         if not from_database:
@@ -450,13 +469,22 @@ class Sender:
         stopped: set[str] = set()  # addresses whose row failed: their later rows wait for its retry
         # From when the first was claimed: a row handed over may have waited for a lane.
         renew_at = min(i.since for i in items) + min(RENEW_EVERY, self.lease.total_seconds() / 2)
+        gone: set[int] = set()  # rows no longer this sender's (their lease ran out and another took them)
         for index, item in enumerate(items):
-            if item.out.address in stopped:
+            if item.out.address in stopped or item.row_id in gone:
                 continue
             if time.monotonic() >= renew_at:
-                # Slow sends: keep the rest of the batch ours, or another process would take it and send it too.
-                await self.service.run(self._renew, [i.row_id for i in items[index:]])
+                # Slow sends, or rows that waited in `ready`: keep the rest of the batch ours, or another
+                # process would take it and send it too. A row its lease let go to another is theirs to send.
+                rest = [i.row_id for i in items[index:]]
+                mine = await self.service.run(self._renew, rest)
+                lost = set(rest) - mine
+                if lost:
+                    log.warning("outbox: %s row(s) taken by another sender while waiting; not sent here", len(lost))
+                    gone |= lost
                 renew_at = time.monotonic() + min(RENEW_EVERY, self.lease.total_seconds() / 2)
+                if item.row_id in gone:
+                    continue
             if item.channel == TELEGRAM_LANE:
                 await self._chat_gap(item.out.address)
             if await self._send_one(item):
@@ -485,12 +513,16 @@ class Sender:
                     row.status, row.lease_until, row.due_at = PENDING, None, due
                     row.attempts -= 1
 
-    def _renew(self, row_ids: list[int]) -> None:
+    def _renew(self, row_ids: list[int]) -> set[int]:
+        """Extend the lease of the rows still this sender's; their ids."""
+        mine = set()
         with self.service.tx() as session:
             for row_id in row_ids:
                 row = session.get(Outbox, row_id)
-                if row.status == SENDING and row.holder == self.holder:
+                if row is not None and row.status == SENDING and row.holder == self.holder:
                     row.lease_until = self.service.now() + self.lease
+                    mine.add(row_id)
+        return mine
 
     async def _send_one(self, item: Claimed) -> bool:
         """Send one claimed row (or find that an earlier request got through) and record it; False if it failed."""
