@@ -30,6 +30,7 @@ inject and inspect from their own thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import itertools
 import json
@@ -816,6 +817,9 @@ CHAT_JITTER = 0.05  # seconds: two messages to one chat arriving this much under
 class TelegramStandIn:
     """In-memory Telegram Bot API with a Starlette app (``.app``) and a test-facing API."""
 
+    # How often a waiting getUpdates looks at its deadline and its client when no update wakes it (seconds).
+    POLL_STEP = 0.02
+
     def __init__(
         self,
         token: str = "123456:TEST-TOKEN",
@@ -855,6 +859,9 @@ class TelegramStandIn:
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
+        # Long polls waiting (their loop and wake-up): an update queued from any thread wakes them at once,
+        # as Telegram answers a waiting getUpdates as soon as there is something.
+        self._polls: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._users: dict[int, JSONDict] = {}
         self._chats: dict[int, JSONDict] = {}  # chat id -> {"chat", "messages", "by_id", "next_id"}
         self._blocked: set[int] = set()
@@ -1039,6 +1046,7 @@ class TelegramStandIn:
             self._next_update_id = max(self._next_update_id, update["update_id"] + 1)
             self._pending.append(update)
             self._changed.notify_all()
+            self._wake_polls()
             return copy.deepcopy(update)
 
     def block(self, user_id: int) -> None:
@@ -1390,7 +1398,16 @@ class TelegramStandIn:
         self._next_update_id += 1
         self._pending.append(update)
         self._changed.notify_all()
+        self._wake_polls()
         return copy.deepcopy(update)
+
+    def _wake_polls(self) -> None:
+        """With the lock held: wake every waiting getUpdates (from whichever thread queued the update)."""
+        for loop, event in list(self._polls):
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # that poll's loop is closed
+                self._polls.discard((loop, event))
 
     def _store_message(self, chat_id: int, sender: JSONDict, content: JSONDict, extra: JSONDict) -> JSONDict:
         record = self._chats[chat_id]
@@ -1694,22 +1711,34 @@ class TelegramStandIn:
             self._poll_generation += 1
             generation = self._poll_generation
         deadline = time.monotonic() + timeout
-        while True:
+        woken = asyncio.Event()
+        poll = (asyncio.get_running_loop(), woken)
+        with self._lock:
+            self._polls.add(poll)
+        try:
+            while True:
+                with self._lock:
+                    self._ensure_no_webhook()
+                    if generation != self._poll_generation:
+                        raise _ApiError(
+                            409,
+                            "Conflict: terminated by other getUpdates request; "
+                            "make sure that only one bot instance is running",
+                        )
+                    batch = self._deliverable(limit)
+                    woken.clear()
+                if batch or time.monotonic() >= deadline:
+                    return batch
+                if await request.is_disconnected():
+                    return []
+                # Woken at once by an update queued from any thread; every 20 ms otherwise, to notice the
+                # deadline, a newer poll or a client gone.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.POLL_STEP):
+                        await woken.wait()
+        finally:
             with self._lock:
-                self._ensure_no_webhook()
-                if generation != self._poll_generation:
-                    raise _ApiError(
-                        409,
-                        "Conflict: terminated by other getUpdates request; "
-                        "make sure that only one bot instance is running",
-                    )
-                batch = self._deliverable(limit)
-            if batch or time.monotonic() >= deadline:
-                return batch
-            if await request.is_disconnected():
-                return []
-            # Polling in small steps: updates are injected from other threads.
-            await asyncio.sleep(0.02)
+                self._polls.discard(poll)
 
     def _ensure_no_webhook(self) -> None:
         if self._webhook is not None:
