@@ -85,7 +85,7 @@ class Service:
         if mark:
             handling.marked = True
         if claimed:
-            taker.hand(claimed)  # the sender they were claimed for, even if the service is stopping meanwhile
+            taker.hand(claimed)  # the sender they were claimed for (one that is stopping releases them)
         if queued or (mine["kick"] and not claimed):
             self.kick_outbox()
 

@@ -15,13 +15,14 @@ from sqlmodel import Session
 
 READ_ONLY = "tettpa_read_only"  # execution option that marks a read transaction
 
+SQLITE_AT_LEAST = (3, 35)  # INSERT ... ON CONFLICT ... RETURNING (models.inbound.store_taken)
+
 # SQLite has one writer. Two threads of this process that both want it would otherwise meet in SQLite's busy
 # handler, which does not wake the waiter when the lock comes free but sleeps and tries again (1, 2, 5, 10,
 # 15, 20, 25 ms ...): a write queued behind a 5 ms one waited 8 ms, behind a 20 ms one 33 ms. Writers of one
 # process queue on this lock instead and start the moment the one before them commits; the busy handler is
 # left for other processes. (Re-entrant, so a thread that opens a write inside its own write meets SQLite's
 # answer as before rather than a deadlock here.)
-SQLITE_AT_LEAST = (3, 35)
 _write_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 

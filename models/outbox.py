@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, inspect, or_, text
@@ -79,14 +80,17 @@ def claim_queued(session: Session, *, now: datetime, holder: str, lease_until: d
     for row in rows:
         by_address.setdefault(row.address, []).append(row)
     claimed, left = [], False
-    postgres = session.get_bind().dialect.name == "postgresql"
-    for address in sorted(by_address):  # sorted: two transactions lock shared addresses in the same order
-        group = by_address[address]
-        if postgres:
-            # Two transactions queueing for one address at once would each miss the other's uncommitted row
-            # and both claim theirs. The second waits here until the first commits, then finds its row
-            # SENDING. (SQLite's writers take turns already.) Held until this transaction ends.
-            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:address))"), {"address": address})
+    if session.get_bind().dialect.name == "postgresql":
+        # Two transactions queueing for one address at once would each miss the other's uncommitted row and
+        # both claim theirs. The second waits here until the first commits, then finds its row SENDING.
+        # (SQLite's writers take turns already.) Only addresses with a row to claim; in the order of their
+        # keys, so two transactions sharing addresses cannot wait for each other; held until the commit.
+        keys = sorted({_lock_key(address) for address, group in by_address.items()
+                       if any(_claimable(row, now) for row in group)})
+        if keys:
+            session.execute(text("SELECT pg_advisory_xact_lock(key) FROM unnest(CAST(:keys AS bigint[])) AS key "
+                                 "ORDER BY key"), {"keys": keys})
+    for address, group in by_address.items():
         ids = [row.id for row in group]
         # Any row being sent counts, its lease run out or not: an orphan is sent again before what came
         # after it (the sender's claim takes it and the rest in order).
@@ -94,7 +98,7 @@ def claim_queued(session: Session, *, now: datetime, holder: str, lease_until: d
             Outbox.address == address, Outbox.id.not_in(ids), Outbox.status.in_([PENDING, SENDING]),
         ).limit(1)).first() is not None
         for row in sorted(group, key=lambda r: r.id):
-            if busy or row.status != PENDING or row.bulk or row.due_at > now:
+            if busy or not _claimable(row, now):
                 busy = True  # this one waits, and so does everything after it for the address
                 left = left or row.status == PENDING
                 continue
@@ -104,6 +108,16 @@ def claim_queued(session: Session, *, now: datetime, holder: str, lease_until: d
     if claimed:
         session.flush()
     return claimed, left
+
+
+def _claimable(row: Outbox, now: datetime) -> bool:
+    return row.status == PENDING and not row.bulk and row.due_at <= now
+
+
+def _lock_key(address: str) -> int:
+    """A stable 64-bit advisory-lock key for an address (PostgreSQL's bigint)."""
+    return int.from_bytes(hashlib.blake2b(address.encode(), digest_size=8, person=b"tettpa-outbox").digest(),
+                          "big", signed=True)
 
 
 def claim(session: Session, *, now: datetime, lease: timedelta, holder: str, limit: int = 20,

@@ -340,3 +340,29 @@ async def test_it_keeps_what_it_was_handed_when_a_round_fails_and_handles_it_nex
     assert await intake.run_once() is True
     assert _row(service, taken[0][0]).processed_at is not None
     assert sum(TEXT in (o.text or "") for o in (await deliver(service)).to(PRIMARY_TG)) == 1
+
+
+async def test_it_keeps_an_item_it_took_from_the_database_when_the_round_fails_after_the_take(
+        service, ola_writes_by_sms, runtime, monkeypatch):
+    """Taken in this round (stored by a process that is gone), then the round fails before its handling: it is
+    ours now, so the database look leaves it out; it is handled next round, not after its lease."""
+    from bot.holder import _machine
+
+    intake = runtime.intake
+    with service.tx() as session:
+        item_id = inbound.store_taken(session, source="sms", key="sms:SM4", payload=_sms("SM4", TEXT),
+                                      now=service.now(), holder=f"{_machine()}:999999999:dead",
+                                      lease_until=service.now() + timedelta(seconds=60))
+    real_handle, failures = intake._handle, [ConnectionError("database gone for a moment")]
+
+    async def handle(*args):
+        if failures:
+            raise failures.pop()
+        return await real_handle(*args)
+
+    monkeypatch.setattr(intake, "_handle", handle)
+    with pytest.raises(ConnectionError):
+        await intake.run_once()
+    assert _row(service, item_id).holder == intake.holder  # taken
+    assert await intake.run_once() is True
+    assert _row(service, item_id).processed_at is not None

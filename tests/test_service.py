@@ -311,3 +311,62 @@ async def test_it_does_not_send_the_rest_of_a_slow_batch_another_sender_took_whe
     assert [o.text for o in sms.sent] == ["0"]
     assert [(r.key, r.status, r.holder) for r in _rows(service)] == [
         ("m0", SENT, sender.holder), ("m1", SENDING, "elsewhere:2:alive")]
+
+
+async def test_it_sends_nothing_of_a_chat_behind_a_row_another_sender_took_and_puts_the_rest_back(service):
+    """Ola's first message went to another sender when its lease ran out; his second, still ours, must follow
+    it, not overtake it: it goes back to pending."""
+    sms = RecordingTransport()
+    sender = Sender(service, {"sms": sms})
+    with service.tx() as session:
+        for index in range(2):
+            queue(session, key=f"m{index}", channel="sms", address="+4741200001", text=f"{index}", now=service.now())
+        queue(session, key="other", channel="sms", address="+4741200002", text="til Emma", now=service.now())
+    with service.tx() as session:
+        rows = outbox_rows.claim(session, now=service.now(), lease=sender.lease, holder=sender.holder)
+        items = [dataclasses.replace(Claimed.of(row), since=time.monotonic() - sender.lease.total_seconds())
+                 for row in rows]
+    _set(service, "m0", holder="elsewhere:2:alive")
+    await sender._send_in_order(items)
+    assert [o.text for o in sms.sent] == ["til Emma"]
+    assert [(r.key, r.status, r.holder) for r in _rows(service)] == [
+        ("m0", SENDING, "elsewhere:2:alive"), ("m1", PENDING, None), ("other", SENT, sender.holder)]
+
+
+async def test_it_puts_back_what_waits_in_ready_behind_a_row_another_sender_took(service):
+    sender = _running(service, {"telegram": RecordingTransport()})
+    with service.tx() as session:
+        queue(session, key="m0", channel="telegram", address="801", text="først", now=service.now())
+        queue(session, key="m1", channel="telegram", address="801", text="så", now=service.now())
+    assert [item.out.text for item in sender.ready] == ["først", "så"]
+    _long_waiting(sender)
+    _set(service, "m0", holder="elsewhere:2:alive")
+    sender.look = False
+    await sender.start_lanes()
+    await asyncio.gather(*sender.lanes.values())
+    assert sender.transports["telegram"].sent == [] and sender.ready == []
+    assert [(r.key, r.status, r.holder) for r in _rows(service)] == [
+        ("m0", SENDING, "elsewhere:2:alive"), ("m1", PENDING, None)]
+
+
+async def test_it_releases_what_a_transaction_hands_over_after_the_sender_began_stopping(service):
+    """The transaction saw the sender running; it commits as the service stops: the row is back to pending
+    at once, not claimed by a sender that is gone (and its chat waiting out the lease)."""
+    sender = _running(service, {"telegram": RecordingTransport()})
+    sender.closed = True
+    with service.tx() as session:
+        queue(session, key="m1", channel="telegram", address="801", text="hei", now=service.now())
+    assert sender.ready == []
+    assert [(r.status, r.holder, r.attempts) for r in _rows(service)] == [(PENDING, None, 0)]
+
+
+async def test_it_releases_rows_whose_hand_over_reaches_the_loop_after_the_sender_stopped(service):
+    sender = _running(service, {"telegram": RecordingTransport()})
+    with service.tx() as session:
+        queue(session, key="m1", channel="telegram", address="801", text="hei", now=service.now())
+    items, sender.ready = sender.ready, []
+    await service.run(sender.release_ready)  # ran before the hand-over's callback
+    sender._take_handed(items)
+    sender.releasing.join(MIN_WAIT)
+    assert sender.ready == []
+    assert [(r.status, r.holder, r.attempts) for r in _rows(service)] == [(PENDING, None, 0)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 RENEW_EVERY = LEASE.total_seconds() / 2  # seconds: a batch still being sent renews the lease of its rest
-MAX_LANES = 50  # lanes under way at once: one per phone number, and up to TELEGRAM_WINDOW for Telegram
+MAX_LANES = 50  # phone-number lanes under way at once (one per number); Telegram's TELEGRAM_WINDOW come on top
 TELEGRAM_LANE = "telegram"
 # Telegram sends in flight at once, in as many lanes, each one send at a time: what a kill can repeat. The
 # rate is lanes / round trip, and Telegram's bound is 30/s: 4 lanes reach it up to a round trip of 133 ms
@@ -214,7 +215,13 @@ class Claimed:
     out: Outgoing
     attempts: int
     tried_at: datetime | None  # an earlier request went out at this time; its outcome is unknown
-    since: float = 0.0  # when (time.monotonic()) it was claimed: its lease is renewed from then
+    since: float = 0.0  # when (time.monotonic()) it was claimed
+    renewed: float = 0.0  # when (time.monotonic()) its lease was last renewed while it waited in `ready`
+
+    @property
+    def leased_at(self) -> float:
+        """From when its lease runs (time.monotonic())."""
+        return max(self.since, self.renewed)
 
     @classmethod
     def of(cls, row: Outbox) -> Claimed:
@@ -243,6 +250,18 @@ def telegram_lanes(items: list[Claimed], free: list[str]) -> dict[str, list[Clai
 def _turns(groups: list[list[Claimed]]) -> list[Claimed]:
     """The first row of each chat, then the second of each, and so on."""
     return [group[i] for i in range(max(map(len, groups))) for group in groups if i < len(group)]
+
+
+def _behind_lost(items: list[Claimed], mine: set[int]) -> set[int]:
+    """Of rows in their order, those from the first one not `mine` (another sender took it) onwards, per chat:
+    the lost row is the other sender's to send, and what comes after it for that chat must follow it."""
+    lost_chats: set[str] = set()
+    behind: set[int] = set()
+    for item in items:
+        if item.out.address in lost_chats or item.row_id not in mine:
+            lost_chats.add(item.out.address)
+            behind.add(item.row_id)
+    return behind
 
 
 class Sender:
@@ -276,6 +295,8 @@ class Sender:
         self.found = 0  # sends a dead process or a timed-out request had made, found at Twilio, not repeated
         self.unverified = 0  # sends made again after the lookup failed LOOKUP_ATTEMPTS times: maybe a repeat
         self.lanes: dict[str, asyncio.Task] = {}
+        self.closed = False  # the service is stopping: rows handed over now are released, not sent
+        self.releasing: threading.Thread | None = None  # releasing rows handed over after `closed`
         self.chats: dict[str, set[str]] = {}  # Telegram lane -> the chats it is sending to
         self.chat_sent: dict[str, float] = {}  # Telegram chat -> when (loop time) a send to it last started
         # Sends the provider took whose recording failed (a constraint, a dropped connection): kept here and
@@ -297,6 +318,12 @@ class Sender:
         whose sender stopped."""
         items = [Claimed.of(row) for row in rows]
         loop = self.loop
+        if self.closed:
+            # Committed after the service began stopping (its transaction saw this sender running): back to
+            # pending here, in the committing thread, or they would wait out their lease, and every later
+            # message to their chats behind them.
+            self._release([item.row_id for item in items])
+            return
         if loop is None:
             return
         try:
@@ -312,6 +339,11 @@ class Sender:
             log.info("outbox: %s row(s) handed over while stopping; taken again after the restart", len(items))
 
     def _take_handed(self, items: list[Claimed]) -> None:
+        if self.closed:  # handed over as the service stopped: release_ready may have run already
+            self.releasing = threading.Thread(target=self._release, args=([item.row_id for item in items],),
+                                              name="outbox release", daemon=True)
+            self.releasing.start()
+            return
         self.handed_over += len(items)
         self.ready.extend(items)
         self.wake.set()
@@ -319,12 +351,17 @@ class Sender:
     def release_ready(self) -> None:
         """On stopping: rows handed over and not yet in a lane go back to pending, for whichever sender is next
         (a restart need not wait for their lease). Blocking."""
+        self.closed = True  # what is handed over from now on is released at once (hand)
         ready, self.ready = self.ready, []
-        if not ready:
+        self._release([item.row_id for item in ready])
+
+    def _release(self, row_ids: list[int]) -> None:
+        """Rows claimed and not sent back to pending, for whichever sender is next. Blocking."""
+        if not row_ids:
             return
         with self.service.tx() as session:
-            for item in ready:
-                row = session.get(Outbox, item.row_id)
+            for row_id in row_ids:
+                row = session.get(Outbox, row_id)
                 if row is not None and self._mine(row):
                     row.status, row.lease_until, row.holder = PENDING, None, None
                     row.attempts -= 1
@@ -367,8 +404,11 @@ class Sender:
         if room <= 0 and not free:
             return handed
         self.look, self.looked_at = False, time.monotonic()
-        busy_phones = [name for name in self.lanes if name not in self.chats]
-        busy_chats = sorted(set().union(*self.chats.values()))
+        # Addresses with rows waiting in `ready` too: their rows are ours already, and come first.
+        busy_phones = [name for name in self.lanes if name not in self.chats] + sorted(
+            {i.out.address for i in self.ready if i.channel != TELEGRAM_LANE})
+        busy_chats = sorted(set().union(*self.chats.values(), {i.out.address for i in self.ready
+                                                              if i.channel == TELEGRAM_LANE}))
         if not await self.service.read(lambda session: store.might_claim(
                 session, now=self.service.now(), holder=self.holder)):
             return handed  # nothing to claim: no write transaction (an idle second, or every lane busy)
@@ -379,17 +419,22 @@ class Sender:
         return handed or bool(claimed)
 
     async def _renew_ready(self) -> None:
-        """Rows handed over that have waited half their lease for a lane: extend it, or (run out and taken by
-        another sender, or by this one's own claim) they would be sent twice."""
+        """Rows handed over that have waited half their lease for a lane: extend it, or another sender would
+        take them when it ran out and send them too. One that another sender took meanwhile is theirs; the
+        rows after it for its chat go back to pending, to follow it in order."""
         at, half = time.monotonic(), min(RENEW_EVERY, self.lease.total_seconds() / 2)
-        old = {item.row_id for item in self.ready if at - item.since >= half}
+        old = {item.row_id for item in self.ready if at - item.leased_at >= half}
         if not old:
             return
         mine = await self.service.run(self._renew, sorted(old))
-        if old - mine:
-            log.warning("outbox: %s waiting row(s) taken by another sender; not sent here", len(old - mine))
-        self.ready = [replace(item, since=at) if item.row_id in mine else item
-                      for item in self.ready if item.row_id not in old - mine]
+        # Every waiting row counts for the order, not only those renewed: a fresh one can be behind a lost one.
+        behind = _behind_lost(self.ready, mine | {item.row_id for item in self.ready if item.row_id not in old})
+        if behind:
+            log.warning("outbox: %s waiting row(s) taken by another sender; not sent here", len(behind))
+        self.ready = [replace(item, renewed=at) if item.row_id in old else item
+                      for item in self.ready if item.row_id not in behind]
+        if behind & mine:
+            await self.service.run(self._release, sorted(behind & mine))
 
     def _free_telegram_lanes(self) -> list[str]:
         return [f"{TELEGRAM_LANE}:{i}" for i in range(TELEGRAM_WINDOW) if f"{TELEGRAM_LANE}:{i}" not in self.lanes]
@@ -468,22 +513,24 @@ class Sender:
     async def _send_in_order(self, items: list[Claimed]) -> None:
         stopped: set[str] = set()  # addresses whose row failed: their later rows wait for its retry
         # From when the first was claimed: a row handed over may have waited for a lane.
-        renew_at = min(i.since for i in items) + min(RENEW_EVERY, self.lease.total_seconds() / 2)
-        gone: set[int] = set()  # rows no longer this sender's (their lease ran out and another took them)
+        renew_at = min(i.leased_at for i in items) + min(RENEW_EVERY, self.lease.total_seconds() / 2)
+        held: set[int] = set()  # rows not to send here: taken by another sender, or behind one that was
         for index, item in enumerate(items):
-            if item.out.address in stopped or item.row_id in gone:
+            if item.out.address in stopped or item.row_id in held:
                 continue
             if time.monotonic() >= renew_at:
                 # Slow sends, or rows that waited in `ready`: keep the rest of the batch ours, or another
-                # process would take it and send it too. A row its lease let go to another is theirs to send.
-                rest = [i.row_id for i in items[index:]]
-                mine = await self.service.run(self._renew, rest)
-                lost = set(rest) - mine
-                if lost:
-                    log.warning("outbox: %s row(s) taken by another sender while waiting; not sent here", len(lost))
-                    gone |= lost
+                # process would take it and send it too. A row its lease let go to another is theirs to send,
+                # and the rows after it for its chat go back to pending, to follow it in order.
+                rest = [i for i in items[index:] if i.out.address not in stopped and i.row_id not in held]
+                mine = await self.service.run(self._renew, [i.row_id for i in rest])
+                behind = _behind_lost(rest, mine)
+                if behind:
+                    log.warning("outbox: %s row(s) taken by another sender; not sent here", len(behind))
+                    held |= behind
+                    await self.service.run(self._release, sorted(behind & mine))
                 renew_at = time.monotonic() + min(RENEW_EVERY, self.lease.total_seconds() / 2)
-                if item.row_id in gone:
+                if item.row_id in held:
                     continue
             if item.channel == TELEGRAM_LANE:
                 await self._chat_gap(item.out.address)

@@ -176,6 +176,9 @@ class Runtime:
     async def stop(self) -> None:
         if self.service.taker is self.sender:
             self.service.taker = None  # what is queued from now on waits for the next sender as a pending row
+        # A transaction that saw the sender running may commit after release_ready below: what it hands over
+        # is released, not left claimed (and its chat waiting) until the lease runs out.
+        self.sender.closed = True
         for task in [*self.tasks, getattr(self, "lag_task", None)]:
             if task is not None:
                 task.cancel()
