@@ -168,7 +168,7 @@ class Intake:
                         left.pop(item_id, None)
                         continue  # another process took it a moment ago
                     # Ours now, and left out of the database look as handed over: kept if this round fails.
-                    left.setdefault(item_id, (work[item_id][0], time.monotonic()))
+                    left[item_id] = (work[item_id][0], time.monotonic())  # taken again just now
                 taken += 1
                 await self._handle(item_id, source, payload, attempts)
                 left.pop(item_id, None)

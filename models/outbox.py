@@ -87,9 +87,8 @@ def claim_queued(session: Session, *, now: datetime, holder: str, lease_until: d
         # keys, so two transactions sharing addresses cannot wait for each other; held until the commit.
         keys = sorted({_lock_key(address) for address, group in by_address.items()
                        if any(_claimable(row, now) for row in group)})
-        if keys:
-            session.execute(text("SELECT pg_advisory_xact_lock(key) FROM unnest(CAST(:keys AS bigint[])) AS key "
-                                 "ORDER BY key"), {"keys": keys})
+        for key in keys:  # one statement each: the order is then certain (mostly there is one)
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
     for address, group in by_address.items():
         ids = [row.id for row in group]
         # Any row being sent counts, its lease run out or not: an orphan is sent again before what came

@@ -356,7 +356,7 @@ async def test_it_releases_what_a_transaction_hands_over_after_the_sender_began_
     sender.closed = True
     with service.tx() as session:
         queue(session, key="m1", channel="telegram", address="801", text="hei", now=service.now())
-    assert sender.ready == []
+    assert sender.ready == [] and sender.releasing == []  # released in the committing thread itself
     assert [(r.status, r.holder, r.attempts) for r in _rows(service)] == [(PENDING, None, 0)]
 
 
@@ -367,6 +367,6 @@ async def test_it_releases_rows_whose_hand_over_reaches_the_loop_after_the_sende
     items, sender.ready = sender.ready, []
     await service.run(sender.release_ready)  # ran before the hand-over's callback
     sender._take_handed(items)
-    sender.releasing.join(MIN_WAIT)
+    await asyncio.to_thread(sender.join_releases, MIN_WAIT)
     assert sender.ready == []
     assert [(r.status, r.holder, r.attempts) for r in _rows(service)] == [(PENDING, None, 0)]

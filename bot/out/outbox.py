@@ -296,7 +296,7 @@ class Sender:
         self.unverified = 0  # sends made again after the lookup failed LOOKUP_ATTEMPTS times: maybe a repeat
         self.lanes: dict[str, asyncio.Task] = {}
         self.closed = False  # the service is stopping: rows handed over now are released, not sent
-        self.releasing: threading.Thread | None = None  # releasing rows handed over after `closed`
+        self.releasing: list[threading.Thread] = []  # releasing rows handed over after `closed`
         self.chats: dict[str, set[str]] = {}  # Telegram lane -> the chats it is sending to
         self.chat_sent: dict[str, float] = {}  # Telegram chat -> when (loop time) a send to it last started
         # Sends the provider took whose recording failed (a constraint, a dropped connection): kept here and
@@ -321,8 +321,8 @@ class Sender:
         if self.closed:
             # Committed after the service began stopping (its transaction saw this sender running): back to
             # pending here, in the committing thread, or they would wait out their lease, and every later
-            # message to their chats behind them.
-            self._release([item.row_id for item in items])
+            # message to their chats behind them. The caller's transaction is committed: never raise into it.
+            self._release_logged([item.row_id for item in items])
             return
         if loop is None:
             return
@@ -340,9 +340,10 @@ class Sender:
 
     def _take_handed(self, items: list[Claimed]) -> None:
         if self.closed:  # handed over as the service stopped: release_ready may have run already
-            self.releasing = threading.Thread(target=self._release, args=([item.row_id for item in items],),
-                                              name="outbox release", daemon=True)
-            self.releasing.start()
+            thread = threading.Thread(target=self._release_logged, args=([item.row_id for item in items],),
+                                      name="outbox release", daemon=True)
+            self.releasing.append(thread)  # joined by Runtime.stop (join_releases)
+            thread.start()
             return
         self.handed_over += len(items)
         self.ready.extend(items)
@@ -355,16 +356,27 @@ class Sender:
         ready, self.ready = self.ready, []
         self._release([item.row_id for item in ready])
 
+    def _release_logged(self, row_ids: list[int]) -> None:
+        try:
+            self._release(row_ids)
+        except Exception as exc:  # they wait out their lease, then any sender takes them
+            log.error("outbox: releasing %s row(s) failed\n%s", len(row_ids), where(exc))
+
+    def join_releases(self, timeout: float) -> None:
+        """Wait for the releases started as the service stopped (blocking)."""
+        for thread in self.releasing:
+            thread.join(timeout)
+        self.releasing = [thread for thread in self.releasing if thread.is_alive()]
+
     def _release(self, row_ids: list[int]) -> None:
         """Rows claimed and not sent back to pending, for whichever sender is next. Blocking."""
         if not row_ids:
             return
-        with self.service.tx() as session:
-            for row_id in row_ids:
-                row = session.get(Outbox, row_id)
-                if row is not None and self._mine(row):
-                    row.status, row.lease_until, row.holder = PENDING, None, None
-                    row.attempts -= 1
+        with self.service.tx() as session:  # conditional, as in _renew
+            session.execute(
+                update(Outbox).where(Outbox.id.in_(row_ids), Outbox.status == SENDING, Outbox.holder == self.holder)
+                .values(status=PENDING, lease_until=None, holder=None, attempts=Outbox.attempts - 1)
+                .execution_options(synchronize_session=False))
 
     async def run(self) -> None:
         try:
@@ -561,15 +573,15 @@ class Sender:
                     row.attempts -= 1
 
     def _renew(self, row_ids: list[int]) -> set[int]:
-        """Extend the lease of the rows still this sender's; their ids."""
-        mine = set()
+        """Extend the lease of the rows still this sender's; their ids. One conditional UPDATE: a read, then a
+        write would let another sender's claim in between on PostgreSQL (read committed)."""
+        if not row_ids:
+            return set()
         with self.service.tx() as session:
-            for row_id in row_ids:
-                row = session.get(Outbox, row_id)
-                if row is not None and row.status == SENDING and row.holder == self.holder:
-                    row.lease_until = self.service.now() + self.lease
-                    mine.add(row_id)
-        return mine
+            return set(session.execute(
+                update(Outbox).where(Outbox.id.in_(row_ids), Outbox.status == SENDING, Outbox.holder == self.holder)
+                .values(lease_until=self.service.now() + self.lease).returning(Outbox.id)
+                .execution_options(synchronize_session=False)).scalars())
 
     async def _send_one(self, item: Claimed) -> bool:
         """Send one claimed row (or find that an earlier request got through) and record it; False if it failed."""

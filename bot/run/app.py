@@ -118,6 +118,7 @@ class Runtime:
         self.service.wake_outbox = threadsafe(loop, self.sender.kick)
         # From now on a write transaction claims what it queues for this sender and hands it over.
         self.sender.loop = loop
+        self.sender.closed = False  # started again after a stop
         self.service.taker = self.sender
         self.lag_task = asyncio.create_task(self.lag.run(), name="loop lag")
         if self.sandbox is not None:
@@ -187,6 +188,7 @@ class Runtime:
                 await task
         with contextlib.suppress(Exception):
             await self.service.run(self.sender.release_ready)
+        await asyncio.to_thread(self.sender.join_releases, 10.0)
         self.scheduler.shutdown(wait=False)
         with contextlib.suppress(Exception):
             await self.service.run(self.lease.release)
