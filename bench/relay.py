@@ -5,8 +5,9 @@
 
 Latency: `--concurrent` youths at a time each write, wait for the relay to reach the worker at the Telegram
 stand-in, the worker answers it (Reply), and the youth waits for the answer; `--messages` in all, from
-`--youths` youths to `--workers` workers. Times are taken at the stand-in: from the youth's message being
-queued as an update to the relay's sendMessage arriving, and from the worker's answer to the answer's
+`--youths` youths to `--workers` workers. The stand-in runs in a process of its own, as Telegram is not
+in the bot's (bench/remote_standin.py), and times are taken there, on its clock: from the youth's message
+being queued as an update to the relay's sendMessage arriving, and from the worker's answer to the answer's
 arrival. The same run drives a bare relay first: a minimal PTB bot (its own Updater long-polling,
 concurrent updates, AIORateLimiter) that forwards each youth's text to the worker and the worker's Reply
 back, through its own stand-in of the same kind.
@@ -33,12 +34,12 @@ import os
 import re
 import statistics
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import bot.out.outbox
 import bot.run.app
+from bench.remote_standin import RemoteStandIn
 from bot import roster
 from bot.run.app import Runtime
 from bot.service import Service
@@ -46,55 +47,12 @@ from bot.settings import Settings
 from models import crypto
 from models.db import make_engine
 from models.migrate import upgrade
-from standins.server import BackgroundServer
-from standins.telegram import TelegramStandIn
 
 TOKEN = "777001:BENCH-RELAY"
 WORKER_BASE, YOUTH_BASE = 1_000, 100_000
 MARK = re.compile(r"\[([ms])(\d+)\]")
 POSTGRES_URL = os.environ.get("TETTPA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 RESULTS = Path(__file__).parent / "results"
-
-
-class Arrivals:
-    """Wraps the stand-in's send handlers: when each marked text arrived, and the message it became."""
-
-    def __init__(self, stand_in: TelegramStandIn, loop: asyncio.AbstractEventLoop):
-        self.loop = loop
-        self.at: dict[str, tuple[float, dict]] = {}
-        self.waiting: dict[str, asyncio.Future] = {}
-        self.count = 0
-        self.times: list[float] = []
-        for method in ("sendMessage", "copyMessage"):
-            original = stand_in._handlers[method]
-            stand_in._handlers[method] = self._wrap(original)
-
-    def _wrap(self, original):
-        def handler(params, attachments):
-            result = original(params, attachments)
-            now = time.perf_counter()
-            text = str(params.get("text") or params.get("caption") or "")
-            for kind, number in MARK.findall(text):
-                key = f"{kind}{number}"
-                if key not in self.at:
-                    self.at[key] = (now, result if isinstance(result, dict) else {})
-                    self.loop.call_soon_threadsafe(self._arrived, key)
-            self.times.append(now)
-            return result
-        return handler
-
-    def _arrived(self, key: str) -> None:
-        future = self.waiting.pop(key, None)
-        if future is not None and not future.done():
-            future.set_result(None)
-
-    async def wait(self, key: str, timeout: float = 60.0) -> tuple[float, dict]:
-        if key not in self.at:
-            future = self.loop.create_future()
-            self.waiting[key] = future
-            if key not in self.at:
-                await asyncio.wait_for(future, timeout)
-        return self.at[key]
 
 
 class _Unpaced:
@@ -114,13 +72,6 @@ class _Unpaced:
         bot.run.app.AIORateLimiter = self.original
 
 
-def _stand_in(users: list[int], *, limits: bool) -> TelegramStandIn:
-    stand_in = TelegramStandIn(token=TOKEN, strict=True, bot_username="TettPaBenchBot", rate_limits=limits)
-    for user_id in users:
-        stand_in.add_user(user_id, f"U{user_id}", language_code="nb")
-    return stand_in
-
-
 def _pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
@@ -132,9 +83,10 @@ def _summary(values: list[float]) -> dict:
             "max_ms": round(max(ms), 1)}
 
 
-async def _drive(stand_in: TelegramStandIn, arrivals: Arrivals, youths: list[int], worker_of, messages: int,
+async def _drive(remote: RemoteStandIn, youths: list[int], worker_of, messages: int,
                  concurrent: int) -> tuple[list[float], list[float]]:
-    """`concurrent` youths at a time write, and their worker answers each relay."""
+    """`concurrent` youths at a time write, and their worker answers each relay. Both intervals are read on
+    the stand-in's clock: from the update queued to the text arriving at sendMessage."""
     there, back = [], []
     numbers = iter(range(messages))
     next_youth = iter(youths * (messages // len(youths) + 1))
@@ -142,18 +94,28 @@ async def _drive(stand_in: TelegramStandIn, arrivals: Arrivals, youths: list[int
     async def one_youth() -> None:
         for number in numbers:
             youth = next(next_youth)
-            sent = time.perf_counter()
-            stand_in.user_sends(youth, f"Hei, kan du ringe? [m{number:05d}]")
-            arrived, message = await arrivals.wait(f"m{number:05d}")
+            sent = await remote.user_sends(youth, f"Hei, kan du ringe? [m{number:05d}]")
+            ((arrived, message),) = (await remote.wait(f"m{number:05d}")).values()
             there.append(arrived - sent)
-            answered = time.perf_counter()
-            stand_in.user_sends(worker_of(youth), f"Ja, straks [s{number:05d}]",
-                                reply_to_message_id=message["message_id"])
-            arrived, _ = await arrivals.wait(f"s{number:05d}")
+            answered = await remote.user_sends(worker_of(youth), f"Ja, straks [s{number:05d}]",
+                                               reply_to=message["message_id"])
+            ((arrived, _),) = (await remote.wait(f"s{number:05d}")).values()
             back.append(arrived - answered)
 
     await asyncio.gather(*(one_youth() for _ in range(concurrent)))
     return there, back
+
+
+async def _all_at_once(remote: RemoteStandIn, youths: list[int]) -> dict:
+    """Every youth writes once, at once; when the relays arrived, from the first to the last."""
+    start = await remote.send_many([(youth, f"Alle skriver samtidig [m{n:05d}]", None) for n, youth in enumerate(youths)])
+    at = await remote.wait(*(f"m{n:05d}" for n in range(len(youths))), timeout=600)
+    times = sorted(t for t, _ in at.values())
+    span = times[-1] - times[0]
+    return {"relays": len(youths), "first_after_s": round(times[0] - start, 2),
+            "last_after_s": round(times[-1] - start, 2),
+            "relays_per_s": round((len(youths) - 1) / span, 1) if span > 0 else None,
+            "overall_per_s": round(len(youths) / (times[-1] - start), 1)}
 
 
 # -- the bare relay ---------------------------------------------------------------------------------------
@@ -161,10 +123,9 @@ async def _drive(stand_in: TelegramStandIn, arrivals: Arrivals, youths: list[int
 async def bare(messages: int, youths: int, workers: int, concurrent: int) -> dict:
     youth_ids = [YOUTH_BASE + n for n in range(youths)]
     worker_of = lambda y: WORKER_BASE + (y - YOUTH_BASE) % workers  # noqa: E731
-    stand_in = _stand_in([*youth_ids, *(WORKER_BASE + n for n in range(workers))], limits=False)
-    arrivals = Arrivals(stand_in, asyncio.get_running_loop())
-    async with _bare_bot(stand_in, worker_of):
-        there, back = await _drive(stand_in, arrivals, youth_ids, worker_of, messages, concurrent)
+    async with RemoteStandIn(TOKEN, [*youth_ids, *(WORKER_BASE + n for n in range(workers))], limits=False) as remote:
+        async with _bare_bot(remote.url, worker_of):
+            there, back = await _drive(remote, youth_ids, worker_of, messages, concurrent)
     return {"relay": _summary(there), "answer": _summary(back)}
 
 
@@ -172,22 +133,14 @@ async def bare_throughput(youths: int, workers: int) -> dict:
     """The bare relay with every youth writing at once, without limits: what PTB alone does here."""
     youth_ids = [YOUTH_BASE + n for n in range(youths)]
     worker_of = lambda y: WORKER_BASE + (y - YOUTH_BASE) % workers  # noqa: E731
-    stand_in = _stand_in([*youth_ids, *(WORKER_BASE + n for n in range(workers))], limits=False)
-    arrivals = Arrivals(stand_in, asyncio.get_running_loop())
-    async with _bare_bot(stand_in, worker_of):
-        await asyncio.sleep(1.0)
-        start = time.perf_counter()
-        for n, youth in enumerate(youth_ids):
-            stand_in.user_sends(youth, f"Alle skriver samtidig [m{n:05d}]")
-        await asyncio.gather(*(arrivals.wait(f"m{n:05d}", timeout=600) for n in range(youths)))
-    times = sorted(t for t, _ in (arrivals.at[f"m{n:05d}"] for n in range(youths)))
-    span = times[-1] - times[0]
-    return {"relays": youths, "last_after_s": round(times[-1] - start, 2),
-            "relays_per_s": round((youths - 1) / span, 1) if span > 0 else None}
+    async with RemoteStandIn(TOKEN, [*youth_ids, *(WORKER_BASE + n for n in range(workers))], limits=False) as remote:
+        async with _bare_bot(remote.url, worker_of):
+            await asyncio.sleep(1.0)
+            return await _all_at_once(remote, youth_ids)
 
 
 @contextlib.asynccontextmanager
-async def _bare_bot(stand_in: TelegramStandIn, worker_of):
+async def _bare_bot(url: str, worker_of):
     """A minimal PTB bot (its own Updater long-polling, concurrent updates) that forwards a youth's text to
     the worker and the worker's Reply back."""
     from telegram import Update
@@ -206,20 +159,19 @@ async def _bare_bot(stand_in: TelegramStandIn, worker_of):
             if youth is not None:
                 await context.bot.send_message(youth, message.text)
 
-    with BackgroundServer(stand_in.app) as server:
-        app = (Application.builder().token(TOKEN).base_url(f"{server.url}/bot")
-               .base_file_url(f"{server.url}/file/bot")
-               .rate_limiter(AIORateLimiter(max_retries=0, overall_max_rate=0))
-               .concurrent_updates(True).build())
-        app.add_handler(MessageHandler(filters.TEXT, forward))
-        async with app:
-            await app.start()
-            await app.updater.start_polling(poll_interval=0.0, timeout=10)
-            try:
-                yield app
-            finally:
-                await app.updater.stop()
-                await app.stop()
+    app = (Application.builder().token(TOKEN).base_url(f"{url}/bot")
+           .base_file_url(f"{url}/file/bot")
+           .rate_limiter(AIORateLimiter(max_retries=0, overall_max_rate=0))
+           .concurrent_updates(True).build())
+    app.add_handler(MessageHandler(filters.TEXT, forward))
+    async with app:
+        await app.start()
+        await app.updater.start_polling(poll_interval=0.0, timeout=10)
+        try:
+            yield app
+        finally:
+            await app.updater.stop()
+            await app.stop()
 
 
 # -- the service -------------------------------------------------------------------------------------------
@@ -257,11 +209,9 @@ class Served:
         return WORKER_BASE + (youth - YOUTH_BASE) % self.workers
 
     async def __aenter__(self):
-        self.stand_in = _stand_in([*self.youth_ids, *(WORKER_BASE + n for n in range(self.workers))],
-                                  limits=self.limits)
-        self.arrivals = Arrivals(self.stand_in, asyncio.get_running_loop())
-        self.server = BackgroundServer(self.stand_in.app).__enter__()
-        settings = _settings(self.database_url, self.server.url, limits=self.limits)
+        self.remote = await RemoteStandIn(TOKEN, [*self.youth_ids, *(WORKER_BASE + n for n in range(self.workers))],
+                                          limits=self.limits).__aenter__()
+        settings = _settings(self.database_url, self.remote.url, limits=self.limits)
         crypto.use_keys([settings.data_key])
         self.engine = make_engine(self.database_url)
         upgrade(self.engine)
@@ -276,31 +226,23 @@ class Served:
         await self.runtime.stop()
         self.unpaced.__exit__()
         self.engine.dispose()
-        self.server.__exit__(None, None, None)
+        await self.remote.__aexit__(None, None, None)
 
 
 async def served_latency(database_url: str, messages: int, youths: int, workers: int, concurrent: int) -> dict:
     async with Served(database_url, youths, workers, limits=False) as s:
         # A first message from each of a few youths outside the figures: connections, caches, PTB warm.
-        there, back = await _drive(s.stand_in, s.arrivals, s.youth_ids, s.worker_of, messages, concurrent)
+        there, back = await _drive(s.remote, s.youth_ids, s.worker_of, messages, concurrent)
     return {"relay": _summary(there), "answer": _summary(back)}
 
 
 async def served_throughput(database_url: str, youths: int, workers: int, *, limits: bool) -> dict:
     async with Served(database_url, youths, workers, limits=limits) as s:
         await asyncio.sleep(1.0)
-        start = time.perf_counter()
-        for n, youth in enumerate(s.youth_ids):
-            s.stand_in.user_sends(youth, f"Alle skriver samtidig [m{n:05d}]")
-        await asyncio.gather(*(s.arrivals.wait(f"m{n:05d}", timeout=600) for n in range(youths)))
-        times = sorted(t for t, _ in (s.arrivals.at[f"m{n:05d}"] for n in range(youths)))
-        refused = s.stand_in.refused_for_rate
-        sends = len(s.arrivals.times)
-    span = times[-1] - times[0]
-    return {"relays": youths, "first_after_s": round(times[0] - start, 2), "last_after_s": round(times[-1] - start, 2),
-            "relays_per_s": round((youths - 1) / span, 1) if span > 0 else None,
-            "overall_per_s": round(youths / (times[-1] - start), 1), "refused_429": refused, "limits": limits,
-            "sends_per_relay": round(sends / youths, 2)}
+        result = await _all_at_once(s.remote, s.youth_ids)
+        stats = await s.remote.stats()
+    return {**result, "refused_429": stats["refused_429"], "limits": limits,
+            "sends_per_relay": round(stats["sends"] / youths, 2)}
 
 
 async def _all(args, database_url: str) -> dict:
