@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,10 +18,10 @@ from bot.out.outbox import LEASE, TELEGRAM_WINDOW, Sender, backoff, queue
 from bot.out.transports.base import Outgoing, Receipt, TransportError
 from bot.out.transports.twilio import SmsTransport, VoiceTransport, make_client
 from models import outbox as store
-from models.outbox import PENDING, SENT, Outbox
+from models.outbox import PENDING, SENDING, SENT, Outbox
 from standins.server import BackgroundServer
 from standins.twilio import TwilioStandIn
-from tests.conftest import make_settings, write_locked_elsewhere
+from tests.conftest import MIN_WAIT, make_settings, write_locked_elsewhere
 from tests.fakes import RecordingTransport
 
 SERVICE_NUMBER = "+4790000000"
@@ -261,3 +262,92 @@ async def test_it_takes_no_write_lock_while_there_is_nothing_to_send(service, tr
     while await sender.run_once():
         pass
     assert [o.text for o in telegram.sent] == ["nå"]
+
+
+def _claim_in_another_transaction(service, holder: str) -> list[str]:
+    """Another process's sender claiming, in a transaction of its own (another connection), as it would."""
+    taken: list[str] = []
+
+    def claim() -> None:
+        with service.tx() as session:
+            taken.extend(r.key for r in store.claim(session, now=service.now(), lease=LEASE, holder=holder))
+
+    thread = threading.Thread(target=claim)
+    thread.start()
+    thread.join(MIN_WAIT)  # SKIP LOCKED: a claim never waits for a row another transaction holds
+    assert not thread.is_alive()
+    return taken
+
+
+def _ours_run_out(service, clock, sender: Sender) -> int:
+    """A row this sender claimed whose lease ran out (a slow send): another sender may now take it."""
+    row_id = _queue(service, "k1", "telegram", "701", "til Ola")
+    _claimed_by(service, sender.holder)
+    clock.advance(LEASE + timedelta(seconds=1))
+    return row_id
+
+
+ONLY_POSTGRES = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+
+
+@ONLY_POSTGRES
+def test_it_never_overwrites_a_claim_made_between_reading_its_row_and_recording_a_failure(
+        service, transports, clock, monkeypatch):
+    """PostgreSQL (read committed): a sender recording a failed try reads its row, then writes it back as
+    pending. Another sender claiming it in between must either wait out or skip that row, never have its
+    claim overwritten, or both would send it. (SQLite's writers take turns: nothing can come in between.)"""
+    sender = Sender(service, transports)
+    row_id = _ours_run_out(service, clock, sender)
+    other = Sender(service, transports)
+    taken: list[str] = []
+    mine = sender._mine
+    monkeypatch.setattr(sender, "_mine", lambda row: (taken.extend(_claim_in_another_transaction(
+        service, other.holder)), mine(row))[1])
+
+    sender._failed(row_id, TransportError("telegram: TimedOut"), attempts=1)
+
+    row = _row(service, row_id)
+    assert (row.status, row.holder) == ((SENDING, other.holder) if taken else (PENDING, sender.holder))
+    assert taken == []  # the row is locked while its failure is recorded: the other claim passed it by
+
+
+@ONLY_POSTGRES
+def test_it_never_sends_a_row_another_sender_claimed_while_it_noted_its_try(service, transports, clock,
+                                                                              monkeypatch):
+    """PostgreSQL: noting a try (before an SMS or call goes out) keeps the row only if it is still ours;
+    a claim made in between must not leave both senders believing it theirs."""
+    sender = Sender(service, transports)
+    row_id = _ours_run_out(service, clock, sender)
+    other = Sender(service, transports)
+    taken: list[str] = []
+    mine = sender._mine
+    monkeypatch.setattr(sender, "_mine", lambda row: (taken.extend(_claim_in_another_transaction(
+        service, other.holder)), mine(row))[1])
+
+    kept = sender._tried(row_id)
+
+    assert not (kept and taken), "both senders hold the row: it would go out twice"
+    assert kept and _row(service, row_id).holder == sender.holder
+
+
+@ONLY_POSTGRES
+def test_it_never_puts_back_a_later_row_of_a_failed_chat_that_another_sender_claimed_meanwhile(
+        service, transports, clock, monkeypatch):
+    """PostgreSQL: after a failed send, the later rows of its chat go back to wait for it, but only those
+    still this sender's; one another sender claimed in between stays theirs."""
+    sender = Sender(service, transports)
+    first = _queue(service, "k0", "telegram", "701", "først")
+    later = _ours_run_out(service, clock, sender)
+    with service.tx() as session:  # the first failed and waits for its retry; the later one is claimed
+        session.get(Outbox, first).status = PENDING
+    other = Sender(service, transports)
+    taken: list[str] = []
+    mine = sender._mine
+    monkeypatch.setattr(sender, "_mine", lambda row: (taken.extend(_claim_in_another_transaction(
+        service, other.holder)), mine(row))[1])
+
+    sender._hold_back(first, [later])
+
+    row = _row(service, later)
+    assert (row.status, row.holder) == ((SENDING, other.holder) if "k1" in taken else (PENDING, sender.holder))

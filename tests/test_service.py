@@ -370,3 +370,52 @@ async def test_it_releases_rows_whose_hand_over_reaches_the_loop_after_the_sende
     await asyncio.to_thread(sender.join_releases, MIN_WAIT)
     assert sender.ready == []
     assert [(r.status, r.holder, r.attempts) for r in _rows(service)] == [(PENDING, None, 0)]
+
+
+async def test_it_stops_the_runtimes_sender_taking_hand_overs_and_opens_it_again_on_start(service):
+    """Runtime.stop closes its sender before anything else: a transaction that saw it running and commits
+    as the service stops releases its rows at once. A Runtime started again sends again."""
+    from bot.run.app import Runtime
+
+    service.settings = service.settings.model_copy(update={"telegram_token": None, "sandbox_mode": "0"})
+    runtime = Runtime(service)
+    await runtime.start()
+    await runtime.stop()
+    assert runtime.sender.closed
+    with service.tx() as session:
+        row = queue(session, key="m1", channel="telegram", address="801", text="hei", now=service.now())
+        # claimed for it, as by a transaction that read `taker` before stop() unset it
+        row.status, row.holder, row.lease_until = SENDING, runtime.sender.holder, runtime.sender.lease_until(
+            service.now())
+    runtime.sender.hand([row])
+    assert runtime.sender.ready == []
+    assert [(r.status, r.holder) for r in _rows(service)] == [(PENDING, None)]
+    await runtime.start()
+    try:
+        assert not runtime.sender.closed and service.taker is runtime.sender
+    finally:
+        await runtime.stop()
+
+
+async def test_it_looks_for_a_row_queued_behind_a_waiting_one_even_after_renewing_the_waiting_ones_lease(
+        service, clock):
+    """Renewing a waiting row's lease does not date its claim anew: a row queued for its number while it
+    waited (kicked, and found the number busy) is still looked for when its lane is done, not a second later."""
+    sms = RecordingTransport()
+    sender = _running(service, {"sms": sms})
+    with service.tx() as session:
+        queue(session, key="m1", channel="sms", address="+4741200001", text="først", now=service.now())
+    busy = asyncio.Event()
+    sender.lanes["+4741200001"] = asyncio.create_task(busy.wait())  # its number's lane is sending something else
+    _long_waiting(sender)
+    with service.tx() as session:  # its number is busy: pending, and the sender kicked
+        queue(session, key="m2", channel="sms", address="+4741200001", text="så", now=service.now())
+    await sender.start_lanes()  # renews m1's lease; m2's number is busy
+    assert [r.status for r in _rows(service)] == [SENDING, PENDING] and sender.ready[0].renewed > 0
+    busy.set()
+    await sender.lanes["+4741200001"]
+    await sender.start_lanes()  # m1 gets its lane
+    await asyncio.gather(*sender.lanes.values())
+    await sender.start_lanes()  # at once, not after the once-a-second look
+    await asyncio.gather(*sender.lanes.values())
+    assert [o.text for o in sms.sent] == ["først", "så"]

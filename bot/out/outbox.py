@@ -567,7 +567,7 @@ class Sender:
         with self.service.tx() as session:
             due = session.get(Outbox, failed_id).due_at
             for later_id in later:
-                row = session.get(Outbox, later_id)
+                row = self._locked(session, later_id)
                 if self._mine(row):
                     row.status, row.lease_until, row.due_at = PENDING, None, due
                     row.attempts -= 1
@@ -624,7 +624,7 @@ class Sender:
     def _lookup_failed(self, row_id: int) -> int:
         """Count one failed lookup for a row; how many it has had."""
         with self.service.tx() as session:
-            row = session.get(Outbox, row_id)
+            row = self._locked(session, row_id)
             row.lookups_failed = (row.lookups_failed or 0) + 1
             return row.lookups_failed
 
@@ -642,10 +642,18 @@ class Sender:
     def _mine(self, row: Outbox) -> bool:
         return row.status == SENDING and row.holder == self.holder
 
+    @staticmethod
+    def _locked(session: Session, row_id: int) -> Outbox:
+        """The row, locked until the commit (PostgreSQL: FOR UPDATE; SQLite's writers take turns anyway).
+        Read, then written on whether it is still ours: unlocked, another sender's claim could take it in
+        between (read committed) and be overwritten, and the row then sent by both. `claim` skips a locked row
+        (SKIP LOCKED), and one already claiming it makes this read wait for its commit and see it gone."""
+        return session.get(Outbox, row_id, with_for_update=True)
+
     def _tried(self, row_id: int) -> bool:
         """Note the request about to go out, and keep the row for the whole of it; False if it is not ours."""
         with self.service.tx() as session:
-            row = session.get(Outbox, row_id)
+            row = self._locked(session, row_id)
             if not self._mine(row):
                 return False
             # The provider's clock is compared with this one, so it is the wall clock, not the service's.
@@ -703,7 +711,7 @@ class Sender:
     def _failed(self, row_id: int, exc: TransportError, attempts: int) -> None:
         now = self.service.now()
         with self.service.tx() as session:
-            row = session.get(Outbox, row_id)
+            row = self._locked(session, row_id)
             if not self._mine(row):
                 return  # sent meanwhile, or another process took it when our lease ran out: its outcome counts
             row.error = str(exc)[:500]
