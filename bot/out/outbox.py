@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bot.holder import dead_here, make_holder
 from bot.i18n import has_voice
@@ -691,16 +691,17 @@ class Sender:
         now = self.service.now()
         with self.service.tx() as session:
             # Sent by us, whoever holds it now: recorded, so nobody sends it again (a row recorded before keeps
-            # its first receipt). One UPDATE: the row itself (its text) is not read back.
-            session.execute(
+            # its first receipt, and the reply link made then). One UPDATE: the row's text is not read back,
+            # only what a reply link needs.
+            row = session.execute(
                 update(Outbox).where(Outbox.id == row_id, Outbox.status != SENT)
                 .values(status=SENT, sent_at=now, external_id=receipt.external_id, error=None, lease_until=None)
+                .returning(Outbox.person_id, Outbox.channel, Outbox.address, Outbox.conversation_id,
+                           Outbox.message_id)
                 .execution_options(synchronize_session=False)
-            )
-            if not link or receipt.external_id is None:
+            ).first()
+            if not link or receipt.external_id is None or row is None:
                 return
-            row = session.exec(select(Outbox.person_id, Outbox.channel, Outbox.address, Outbox.conversation_id,
-                                      Outbox.message_id).where(Outbox.id == row_id)).one()
             if row.conversation_id is not None and row.person_id is not None:
                 session.add(RelayLink(
                     worker_id=row.person_id, channel=row.channel, address=row.address,

@@ -122,7 +122,7 @@ def step_or_receive(service: Service, session: Session, inc: Incoming) -> None:
     """Any message: a worker's answer to their draft's step, else what the core makes of it."""
     person = relay.identify(session, inc)
     if person is None or not person.is_staff or not step(service, session, person, inc):
-        relay.receive(service, session, inc)
+        relay.receive(service, session, inc, person)
 
 
 def step(service: Service, session: Session, worker: Person, inc: Incoming) -> bool:
