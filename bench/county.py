@@ -4,8 +4,8 @@
         [--heavy 100000] [--idle 30] [--runs 20] [--database-url URL] [--workdir DIR]
 
 Builds a database of `--workers` workers, `--youths` youths, `--plans` wake-up plans (spread over the
-youths, 06:00-08:59, weekdays) and `--entries` contact-log entries over two years, of which `--heavy` belong
-to one youth (a month of his is about 4,100 entries: the heavy PDF) and the rest are spread over the
+youths, weekdays, in the three hours that ended three hours before the run: none due during it) and
+`--entries` contact-log entries over two years, of which `--heavy` belong to one youth (a month of his is about 4,100 entries: the heavy PDF) and the rest are spread over the
 others. Then it starts the real `tettpa serve` on it (a subprocess, Telegram stand-in over HTTP) and
 measures: start-up (process start to /healthz answering), CPU while idle for `--idle` seconds (nothing
 due), and the dashboard over HTTP as a coordinator (server time from the Server-Timing header): the
@@ -79,9 +79,14 @@ def build(database_url: str, youths: int, workers: int, plans: int, entries: int
     print(f"  {workers} workers and {youths} youths in {time.perf_counter() - started:.0f} s", flush=True)
     now = datetime.now(UTC)
     rng = random.Random(15)
+    # Three hours of the clock that ended three hours before now, so nothing is due while the service is
+    # measured idle (the plans were at 06:00-08:59: run then on a weekday, the service was sending their
+    # wake-ups and "idle" was 6.5 % of a core). Today's are past, tomorrow's are planned at start-up, as for
+    # a run in the evening; a run between 00:00 and 05:59 plans today's as well.
+    first_hour = (datetime.now(service.settings.tz).hour - 6) % 24
     plan_rows = [{
         "youth_id": youth_ids[i % youths],
-        "time_of_day": dtime(6 + rng.randrange(3), rng.randrange(60)).isoformat(timespec="seconds"),
+        "time_of_day": dtime((first_hour + rng.randrange(3)) % 24, rng.randrange(60)).isoformat(timespec="seconds"),
         "days": "mon-fri", "channel": "telegram", "active": True, "created_at": now, "updated_at": now,
     } for i in range(plans)]
     with service.tx() as session:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import tempfile
 import time
@@ -86,6 +87,11 @@ def _plans(service: Service, ids: list[int], due: datetime, tz: ZoneInfo) -> dic
 async def run(count: int, database_url: str | None, limits: bool = True) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="tettpa-bench-"))
     database_url = database_url or f"sqlite:///{workdir / 'bench.db'}"
+    # Each failed try and its retry, to a file beside the database: a row tried more than once says why there.
+    outbox_log = logging.FileHandler(workdir / "outbox.log")
+    outbox_log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("bot.out.outbox").addHandler(outbox_log)
+    logging.getLogger("bot.out.outbox").setLevel(logging.INFO)
     stand_in = TelegramStandIn(token=TOKEN, strict=True, bot_username="TettPaBenchBot", rate_limits=limits)
     arrivals: list[tuple[float, int]] = []
     original = stand_in._handlers["sendMessage"]
@@ -172,7 +178,8 @@ async def run(count: int, database_url: str | None, limits: bool = True) -> dict
         "worst_swap_ms": round(worst * 1000, 1),
         "incoming_relayed_after_s": round(relay_after, 2),
         "relay_text_ok": "kan du ringe meg" in relayed[0]["text"],
-        "outbox_rows_claimed_twice": claimed_twice,
+        "outbox_rows_claimed_twice": claimed_twice,  # tried more than once: a retry (why: outbox_log)
+        "outbox_log": str(workdir / "outbox.log"),
         "first_queued_late_s": round(queued_first, 3) if queued_first is not None else None,
         "first_marked_sent_late_s": round(marked_first, 3) if marked_first is not None else None,
         "wakeup_states": sorted(statuses),
