@@ -287,6 +287,20 @@ def _ours_run_out(service, clock, sender: Sender) -> int:
     return row_id
 
 
+def _claims_between_read_and_write(service, transports, sender: Sender, monkeypatch) -> tuple[Sender, list[str]]:
+    """Another sender, and what it claims the moment `sender` has read a row and asks whether it is still
+    its own (Sender._mine), before it writes the row back."""
+    other, taken = Sender(service, transports), []
+    mine = sender._mine
+
+    def claim_first(row) -> bool:
+        taken.extend(_claim_in_another_transaction(service, other.holder))
+        return mine(row)
+
+    monkeypatch.setattr(sender, "_mine", claim_first)
+    return other, taken
+
+
 ONLY_POSTGRES = pytest.mark.parametrize(
     "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 
@@ -299,11 +313,7 @@ def test_it_never_overwrites_a_claim_made_between_reading_its_row_and_recording_
     claim overwritten, or both would send it. (SQLite's writers take turns: nothing can come in between.)"""
     sender = Sender(service, transports)
     row_id = _ours_run_out(service, clock, sender)
-    other = Sender(service, transports)
-    taken: list[str] = []
-    mine = sender._mine
-    monkeypatch.setattr(sender, "_mine", lambda row: (taken.extend(_claim_in_another_transaction(
-        service, other.holder)), mine(row))[1])
+    other, taken = _claims_between_read_and_write(service, transports, sender, monkeypatch)
 
     sender._failed(row_id, TransportError("telegram: TimedOut"), attempts=1)
 
@@ -319,11 +329,7 @@ def test_it_never_sends_a_row_another_sender_claimed_while_it_noted_its_try(serv
     a claim made in between must not leave both senders believing it theirs."""
     sender = Sender(service, transports)
     row_id = _ours_run_out(service, clock, sender)
-    other = Sender(service, transports)
-    taken: list[str] = []
-    mine = sender._mine
-    monkeypatch.setattr(sender, "_mine", lambda row: (taken.extend(_claim_in_another_transaction(
-        service, other.holder)), mine(row))[1])
+    other, taken = _claims_between_read_and_write(service, transports, sender, monkeypatch)
 
     kept = sender._tried(row_id)
 
@@ -341,11 +347,7 @@ def test_it_never_puts_back_a_later_row_of_a_failed_chat_that_another_sender_cla
     later = _ours_run_out(service, clock, sender)
     with service.tx() as session:  # the first failed and waits for its retry; the later one is claimed
         session.get(Outbox, first).status = PENDING
-    other = Sender(service, transports)
-    taken: list[str] = []
-    mine = sender._mine
-    monkeypatch.setattr(sender, "_mine", lambda row: (taken.extend(_claim_in_another_transaction(
-        service, other.holder)), mine(row))[1])
+    other, taken = _claims_between_read_and_write(service, transports, sender, monkeypatch)
 
     sender._hold_back(first, [later])
 

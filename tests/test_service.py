@@ -260,14 +260,21 @@ def _long_waiting(sender: Sender) -> None:
                     for item in sender.ready]
 
 
-async def test_it_keeps_a_send_waiting_for_a_lane_its_own_by_renewing_its_lease(service, clock):
+def _waiting_long_for_its_lane(service, text: str) -> tuple[RecordingTransport, Sender, asyncio.Event]:
+    """An SMS handed over to a running sender that has waited a whole lease for its number's lane, which is
+    sending something else until the event is set."""
     sms = RecordingTransport()
     sender = _running(service, {"sms": sms})
     with service.tx() as session:
-        queue(session, key="m1", channel="sms", address="+4741200001", text="hei", now=service.now())
+        queue(session, key="m1", channel="sms", address="+4741200001", text=text, now=service.now())
     busy = asyncio.Event()
-    sender.lanes["+4741200001"] = asyncio.create_task(busy.wait())  # its number's lane is sending something else
+    sender.lanes["+4741200001"] = asyncio.create_task(busy.wait())
     _long_waiting(sender)
+    return sms, sender, busy
+
+
+async def test_it_keeps_a_send_waiting_for_a_lane_its_own_by_renewing_its_lease(service, clock):
+    sms, sender, busy = _waiting_long_for_its_lane(service, "hei")
     (before,) = _rows(service)
     clock.advance(minutes=1)
     sender.look = False
@@ -401,13 +408,7 @@ async def test_it_looks_for_a_row_queued_behind_a_waiting_one_even_after_renewin
         service, clock):
     """Renewing a waiting row's lease does not date its claim anew: a row queued for its number while it
     waited (kicked, and found the number busy) is still looked for when its lane is done, not a second later."""
-    sms = RecordingTransport()
-    sender = _running(service, {"sms": sms})
-    with service.tx() as session:
-        queue(session, key="m1", channel="sms", address="+4741200001", text="først", now=service.now())
-    busy = asyncio.Event()
-    sender.lanes["+4741200001"] = asyncio.create_task(busy.wait())  # its number's lane is sending something else
-    _long_waiting(sender)
+    sms, sender, busy = _waiting_long_for_its_lane(service, "først")
     with service.tx() as session:  # its number is busy: pending, and the sender kicked
         queue(session, key="m2", channel="sms", address="+4741200001", text="så", now=service.now())
     await sender.start_lanes()  # renews m1's lease; m2's number is busy
