@@ -3,13 +3,18 @@ fake clock, and the Telegram stand-in served over HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import inspect
 import os
 import queue
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -222,6 +227,49 @@ def migrated_database_url(request, database_url, migrated_template, tmp_path):
 # loaded 2-core machine a relay can take seconds. Below this floor, waits are stretched to it, except in
 # the stand-ins' own tests, which check how a wait fails.
 MIN_WAIT = float(os.environ.get("TETTPA_TEST_MIN_WAIT", "30"))
+
+
+async def eventually(check, what: str, timeout: float = MIN_WAIT):
+    """What `check()` returns (awaited, if it is a coroutine) once it is true, looked at again whenever the
+    event loop has run the work under test a little further; fails naming `what` after `timeout` seconds
+    (a bound on failing, TETTPA_TEST_MIN_WAIT, never a measurement)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if inspect.isawaitable(found):
+            found = await found
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(POLL_STEP)
+
+
+POLL_STEP = 0.005  # seconds between two looks of `eventually`: the service's worker threads finish meanwhile
+
+
+def wait_until(check, timeout: float, what: str, interval: float = 0.1):
+    """Poll `check` until it returns something true; fail naming `what` after `timeout` seconds (a bound on
+    failing, never a measurement). For code outside an event loop; inside one, `eventually`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+@contextlib.contextmanager
+def live_process():
+    """Another process on this machine, alive until the block ends (it waits for its stdin to close)."""
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        yield child
+    finally:
+        child.kill()
+        child.wait()
 
 
 @pytest.fixture(autouse=True)

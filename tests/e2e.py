@@ -19,13 +19,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import traceback
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import TEST_DATA_KEY
+from tests.conftest import TEST_DATA_KEY, wait_until
 
 BIN = Path(sys.executable).parent
 TETTPA = str(BIN / "tettpa")
@@ -218,32 +217,35 @@ class Deployment:
         else:
             self.process = subprocess.Popen([TETTPA, "serve"], cwd=self.workdir, env=self.env,
                                             stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90  # a loaded 2-core CI machine can take a while to import and migrate
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                if self.in_process:
-                    self.process.wait()
-                self.process = None
-                raise AssertionError(f"tettpa serve exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"tettpa serve did not answer: {self.log.read_text()[-3000:]}")
+        # A loaded 2-core CI machine can take a while to import and migrate.
+        try:
+            wait_until(self._answering, 90, "tettpa serve to answer /healthz", interval=0.05)
+        except AssertionError:
+            if self.process is None:
+                raise  # it exited, and said so
+            raise AssertionError(f"tettpa serve did not answer: {self.log.read_text()[-3000:]}") from None
+        return self
+
+    def _answering(self) -> bool:
+        if self.process.poll() is not None:
+            if self.in_process:
+                self.process.wait()
+            self.process = None
+            raise AssertionError(f"tettpa serve exited: {self.log.read_text()[-3000:]}")
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def settle(self, timeout: float = 30.0) -> None:
         """Wait until everything stored so far is handled and the outbox has nothing pending: every send
         it caused is done and recorded, so what has not arrived will not. (At least 30 s before failing:
         a bound, not a measurement, on a loaded machine.)"""
-        deadline = time.monotonic() + max(timeout, 30.0)
-        while time.monotonic() < deadline:
+        def settled() -> bool:
             health = httpx.get(f"{self.url}/healthz", timeout=2).json()
-            if health.get("inbound_backlog") == 0 and health.get("outbox_backlog") == 0:
-                return
-            time.sleep(0.05)
-        raise AssertionError("what came in was not all handled, or the outbox did not empty")
+            return health.get("inbound_backlog") == 0 and health.get("outbox_backlog") == 0
+
+        wait_until(settled, max(timeout, 30.0), "what came in all handled and the outbox empty", interval=0.05)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self._socket is not None:

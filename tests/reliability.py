@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ from models.db import make_engine
 from standins import twilio as tw
 from standins.server import BackgroundServer
 from standins.telegram import TelegramStandIn
-from tests.conftest import TEST_DATA_KEY, make_settings, migrate
+from tests.conftest import TEST_DATA_KEY, make_settings, migrate, wait_until  # noqa: F401 (wait_until: for the tests)
 from tests.e2e import Deployment
 
 PUBLIC = "https://tettpa.example"  # what Twilio was told; the service listens on 127.0.0.1
@@ -81,17 +81,20 @@ def sms(d: Deployment | str, world: Outside, from_: str, body: str, sid: str | N
     url = (d if isinstance(d, str) else d.url) + "/twilio/sms"
     sid = sid or "SM" + __import__("uuid").uuid4().hex
     deadline = time.monotonic() + patient
-    while True:
+
+    def attempt() -> tuple[httpx.Response] | None:
         try:
             response = tw.inbound_sms(url, f"{public_url}/twilio/sms", world.tw.auth_token, from_=from_,
                                       to=SERVICE_NUMBER, body=body, message_sid=sid,
                                       account_sid=world.tw.account_sid)
-            if response.status_code < 500 or time.monotonic() > deadline:
-                return response
         except httpx.HTTPError:
             if time.monotonic() > deadline:
                 raise
-        time.sleep(0.2)
+            return None
+        return (response,) if response.status_code < 500 or time.monotonic() > deadline else None
+
+    (response,) = wait_until(attempt, patient + 60, f"the service to take SMS {sid}", interval=0.2)
+    return response
 
 
 def link(d: Deployment, tg: TelegramStandIn, people: list[tuple[dict, int]], timeout: float = 20) -> None:
@@ -100,18 +103,6 @@ def link(d: Deployment, tg: TelegramStandIn, people: list[tuple[dict, int]], tim
         tg.user_sends(user_id, f"/start {person['invite_code']}")
     for _, user_id in people:
         tg.wait_sent(user_id, 1, timeout=timeout)
-
-
-def wait_until(check: Callable[[], object], timeout: float, what: str, interval: float = 0.1):
-    """Poll `check` until it returns something true; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def texts(messages: list[dict]) -> list[str]:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 from bot.holder import _machine, dead_here, make_holder
+from tests.conftest import live_process
 
 
 def _holder_of(pid: int) -> str:
@@ -14,12 +13,10 @@ def _holder_of(pid: int) -> str:
 
 
 def test_it_declares_a_killed_process_on_this_machine_dead():
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    alive = _holder_of(child.pid)
-    me = make_holder()
-    assert dead_here(alive, me) is False
-    child.kill()
-    child.wait()
+    with live_process() as child:
+        alive = _holder_of(child.pid)
+        me = make_holder()
+        assert dead_here(alive, me) is False
     assert dead_here(alive, me) is True
 
 

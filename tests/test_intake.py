@@ -19,6 +19,7 @@ from handlers.web import routes as web
 from models import inbound
 from models.inbound import Inbound
 from models.people import Person
+from tests.conftest import live_process
 from tests.fakes import deliver
 from tests.personas import PRIMARY_TG, cast
 
@@ -238,23 +239,16 @@ def _taken_by(service, item_id: int, holder: str) -> None:
 
 async def test_it_leaves_an_item_another_process_is_handling_until_its_lease_runs_out(
         service, ola_writes_by_sms, runtime, clock):
-    import subprocess
-    import sys
-
     from bot.holder import _machine
 
     item = ola_writes_by_sms(TEXT)
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
+    with live_process() as other:
         _taken_by(service, item, f"{_machine()}:{other.pid}:other")  # alive, and handling it
         # Nothing to do here: False, so the loop rests instead of spinning (and starving the event loop).
         assert await runtime.intake.run_once() is False
         assert _row(service, item).processed_at is None
         clock.advance(seconds=61)
         await runtime.intake.run_once()
-    finally:
-        other.kill()
-        other.wait()
     assert _row(service, item).processed_at is not None
     assert sum(TEXT in (o.text or "") for o in (await deliver(service)).to(PRIMARY_TG)) == 1
 

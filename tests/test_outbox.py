@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +19,7 @@ from models import outbox as store
 from models.outbox import PENDING, SENDING, SENT, Outbox
 from standins.server import BackgroundServer
 from standins.twilio import TwilioStandIn
-from tests.conftest import MIN_WAIT, make_settings, write_locked_elsewhere
+from tests.conftest import MIN_WAIT, live_process, make_settings, write_locked_elsewhere
 from tests.fakes import RecordingTransport
 
 SERVICE_NUMBER = "+4790000000"
@@ -78,16 +76,12 @@ async def test_it_takes_the_rows_of_a_sender_that_died_on_this_machine_at_once(s
 
 async def test_it_leaves_a_live_senders_rows_until_their_lease_runs_out(service, transports, clock):
     row_id = _queue(service, "k1", "sms", OLA_PHONE, "Hei Ola")
-    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
+    with live_process() as alive:
         _claimed_by(service, f"{_machine()}:{alive.pid}:alive")
         sender = Sender(service, transports)
         assert await sender.run_once() is False
         clock.advance(LEASE + timedelta(seconds=1))
         await sender.run_once()
-    finally:
-        alive.kill()
-        alive.wait()
     assert _row(service, row_id).status == SENT
 
 

@@ -17,6 +17,7 @@ from bot.out.transports.telegram import TelegramTransport
 from models.contact_log import ContactLog
 from models.conversations import RelayLink
 from models.outbox import SENT, Outbox
+from tests.conftest import eventually
 from tests.fakes import RecordingTransport
 from tests.personas import PRIMARY_TG, SECONDARY_TG, YOUTH_TG, cast, texts_to, tg, writes
 
@@ -150,10 +151,7 @@ async def test_it_says_in_healthz_when_telegram_start_up_fails_with_any_error(se
     telegram.backoff = telegram.max_backoff = 0.01
     task = asyncio.create_task(telegram.run())
     try:
-        for _ in range(1000):  # a bound, not a measurement: it tries again within milliseconds
-            if len(attempts) >= 2:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: len(attempts) >= 2, "a second try at recording")  # within milliseconds
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

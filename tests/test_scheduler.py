@@ -10,6 +10,7 @@ import pytest
 
 from scheduling import jobs, meetings, wakeups
 from scheduling.scheduler import build_scheduler
+from tests.conftest import eventually
 from tests.fakes import deliver
 from tests.personas import YOUTH_TG, cast
 
@@ -84,21 +85,17 @@ async def test_it_plans_a_wakeup_made_elsewhere_after_start(service, scheduler, 
 
 async def test_it_runs_its_jobs_on_the_running_event_loop(service, clock):
     """Not paused: the sweep job itself fires within a second and sends what is due."""
-    import asyncio
-
     c = cast(service)
     add_plan(service, c.youth, at="06:45")
     clock.at = oslo("2026-11-24T06:46").astimezone(UTC)
     scheduler = build_scheduler(service)
     jobs.rebuild(scheduler, service)
     scheduler.start()
+    async def woken():
+        return (await deliver(service)).to(YOUTH_TG)
+
     try:
-        for _ in range(40):
-            await asyncio.sleep(0.05)
-            sent = await deliver(service)
-            if sent.to(YOUTH_TG):
-                break
-        assert sent.to(YOUTH_TG)[0].text.startswith("God morgen")
+        assert (await eventually(woken, "the sweep job's wake-up"))[0].text.startswith("God morgen")
     finally:
         scheduler.shutdown(wait=False)
 

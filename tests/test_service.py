@@ -17,7 +17,7 @@ from sqlmodel import select
 from bot.out.outbox import MAX_LANES, TELEGRAM_WINDOW, Claimed, Sender, queue
 from models import outbox as outbox_rows
 from models.outbox import PENDING, SENDING, SENT, Outbox
-from tests.conftest import MIN_WAIT
+from tests.conftest import MIN_WAIT, eventually, wait_until
 from tests.fakes import RecordingTransport, UnevenTelegram
 from tests.personas import PRIMARY_TG, YOUTH_TG, cast
 
@@ -85,11 +85,8 @@ async def test_it_keeps_each_chats_order_while_sends_are_claimed_as_they_are_que
                 session, key=f"m{index}", channel="telegram", address=chat, text=f"{index}", now=service.now()))
             if index % 4 == 0:
                 await asyncio.sleep(0.005)
-        for _ in range(2000):  # every send recorded, not only taken by Telegram
-            rows = _rows(service)
-            if len(rows) == 60 and {r.status for r in rows} == {SENT}:
-                break
-            await asyncio.sleep(0.005)
+        await eventually(lambda: [r.status for r in _rows(service)] == [SENT] * 60,
+                         "every send recorded, not only taken by Telegram")
     finally:
         task.cancel()
     assert len(telegram.sent) == 60
@@ -147,16 +144,12 @@ async def test_it_relays_a_youths_message_in_three_write_transactions(service, m
             runtime = Runtime(service)
             await runtime.start()
             try:
-                for _ in range(2000):  # the intake has looked in the database once: what comes now is handed over
-                    if runtime.intake.clear_at is not None and runtime.telegram_state == "polling":
-                        break
-                    await asyncio.sleep(0.005)
+                # The intake has looked in the database once: what comes now is handed over.
+                await eventually(lambda: runtime.intake.clear_at is not None and runtime.telegram_state == "polling",
+                                 "the intake's first look and Telegram polling")
                 writes.clear()
                 standin.user_sends(YOUTH_TG, "Hei Kari, kan du ringe?")
-                for _ in range(2000):
-                    if any(r.status == SENT for r in _rows(service)):
-                        break
-                    await asyncio.sleep(0.005)
+                await eventually(lambda: any(r.status == SENT for r in _rows(service)), "the relay recorded")
             finally:
                 await runtime.stop()
     finally:
@@ -206,9 +199,8 @@ async def test_it_lets_only_the_first_of_two_transactions_queueing_for_one_chat_
         if not second:
             second["thread"] = thread = threading.Thread(target=queue_second)
             thread.start()
-            deadline = time.monotonic() + MIN_WAIT
-            while thread.is_alive() and not _waiting_for_advisory_lock(service) and time.monotonic() < deadline:
-                time.sleep(0.005)
+            wait_until(lambda: not thread.is_alive() or _waiting_for_advisory_lock(service), MIN_WAIT,
+                       "the second transaction to wait for the first's lock (or to end)", interval=0.005)
         return result
 
     monkeypatch.setattr(outbox_rows, "claim_queued", first_claims_then_another_queues)

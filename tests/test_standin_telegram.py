@@ -19,6 +19,7 @@ from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
 from standins.server import BackgroundServer
 from standins.telegram import TelegramStandIn
+from tests.conftest import eventually
 
 YOUTH = 1001
 WORKER = 2002
@@ -441,10 +442,7 @@ async def test_it_posts_updates_to_a_webhook_with_the_secret_header(bot, standin
         assert info.url == f"{hook_server.url}/hook"
 
         queued = standin.user_sends(YOUTH, "hei via webhook")
-        for _ in range(200):
-            if received:
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda: received, "the webhook's call")
         assert received == [("s3cret-Token_1", queued)]
         assert failures["left"] == 0
 

@@ -20,14 +20,7 @@ from handlers import intake as intake_module
 from handlers.intake import poll_telegram
 from models import kv
 from models.inbound import Inbound
-from tests.conftest import make_settings
-
-
-async def _eventually(check, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "not in time"
-        await asyncio.sleep(0.01)
+from tests.conftest import eventually, make_settings
 
 
 async def test_it_restarts_a_failing_loop_with_back_off_and_shows_its_state(caplog):
@@ -38,7 +31,7 @@ async def test_it_restarts_a_failing_loop_with_back_off_and_shows_its_state(capl
         if len(runs) <= 3:
             raise RuntimeError("secret text +4791234567")  # what a careless error might carry
         started.set()
-        await asyncio.sleep(3600)
+        await asyncio.Event().wait()  # runs until cancelled
 
     loop = Supervised("outbox", body, backoff=0.05, max_backoff=0.1)
     task = asyncio.create_task(loop.run())
@@ -91,7 +84,7 @@ async def test_it_keeps_polling_when_storing_a_batch_fails_and_stores_it_from_te
     intake.hand = lambda items: stored.set()
     task = asyncio.create_task(poll_telegram(service, SimpleNamespace(bot=Bot()), intake, report=states.append))
     await asyncio.wait_for(stored.wait(), 5)
-    await _eventually(lambda: len(asked) >= 3)
+    await eventually(lambda: len(asked) >= 3, "Telegram asked for the batch a third time")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -138,7 +131,7 @@ async def test_it_tries_again_when_telegram_refuses_delete_webhook_and_shows_it_
     async def poll(service, application, on_stored, report):
         report("polling")
         polling.set()
-        await asyncio.sleep(3600)
+        await asyncio.Event().wait()  # runs until cancelled
 
     monkeypatch.setattr(Application, "initialize", initialize)
     monkeypatch.setattr(ExtBot, "delete_webhook", delete_webhook)
@@ -165,11 +158,12 @@ async def test_it_tries_again_when_telegram_refuses_delete_webhook_and_shows_it_
 async def test_it_measures_how_long_something_held_the_event_loop():
     lag = LoopLag(every=0.01, window=60)
     task = asyncio.create_task(lag.run())
-    await asyncio.sleep(0.05)
+    await eventually(lambda: lag.samples, "the first sample")
     import time
 
+    before = len(lag.samples)
     time.sleep(0.3)  # something synchronous on the loop
-    await asyncio.sleep(0.05)
+    await eventually(lambda: len(lag.samples) > before, "the sample after it")
     task.cancel()
     assert 0.25 <= lag.worst() < 1.0
 
@@ -189,7 +183,7 @@ async def test_it_stops_a_resting_loop_even_when_it_is_woken_as_it_is_cancelled(
             await idle(wake, timeout=30)
 
     task = asyncio.create_task(loop_())
-    await asyncio.sleep(0)  # resting
+    await eventually(lambda: rounds == 1, "the loop resting in idle()")
     wake.set()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -139,9 +139,9 @@ turns = itertools.count()
 
 def sms_to_either(processes: list[Deployment], world, public: str, from_: str, body: str, sid: str) -> None:
     """Twilio posts to one process, then the next; a process that is down is passed over (same MessageSid)."""
-    deadline = time.monotonic() + 60
     start = next(turns)
-    while True:
+
+    def taken() -> bool:
         for i in range(len(processes)):
             d = processes[(start + i) % len(processes)]
             try:
@@ -149,11 +149,12 @@ def sms_to_either(processes: list[Deployment], world, public: str, from_: str, b
                                           from_=from_, to=SERVICE_NUMBER, body=body, message_sid=sid,
                                           account_sid=world.tw.account_sid)
                 if response.status_code == 200:
-                    return
+                    return True
             except httpx.HTTPError:
                 pass
-        assert time.monotonic() < deadline, f"no process took {sid}"
-        time.sleep(0.2)
+        return False
+
+    wait_until(taken, 60, f"a process to take {sid}", interval=0.2)
 
 
 def leaders(*processes: Deployment) -> list[str]:
