@@ -188,7 +188,11 @@ def serve(database_url: str, data_key: str, heavy_id: int, typical_id: int, idle
             time.sleep(5)  # the first planning round and sweeps settle
             cpu0, t0 = _cpu_seconds(process.pid), time.perf_counter()
             load_idle = os.getloadavg()[0]
-            time.sleep(idle)
+            per_second = []  # CPU share of each second: a tail of start-up work shows here, a spin everywhere
+            for _ in range(idle):
+                before = _cpu_seconds(process.pid)
+                time.sleep(1)
+                per_second.append(round((_cpu_seconds(process.pid) - before) * 100, 1))
             idle_share = (_cpu_seconds(process.pid) - cpu0) / (time.perf_counter() - t0)
             with httpx.Client(base_url=url, follow_redirects=False) as http:
                 form = http.get("/login").text
@@ -217,7 +221,7 @@ def serve(database_url: str, data_key: str, heavy_id: int, typical_id: int, idle
                 process.kill()
     return {"startup_s": round(startup, 2), "peak_mb_at_start": round(peak_started, 1), "peak_mb": round(peak, 1),
             "children_peak_mb": {str(k): round(v, 1) for k, v in children.items()},
-            "idle_cpu_share": round(idle_share, 4), "idle_seconds": idle, "load_idle": load_idle,
+            "idle_cpu_share": round(idle_share, 4), "idle_cpu_percent_per_second": per_second, "idle_seconds": idle, "load_idle": load_idle,
             "load_dashboard": load_dash, "dashboard": results}
 
 

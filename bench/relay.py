@@ -241,7 +241,8 @@ async def served_throughput(database_url: str, youths: int, workers: int, *, lim
         await asyncio.sleep(1.0)
         result = await _all_at_once(s.remote, s.youth_ids)
         stats = await s.remote.stats()
-    return {**result, "refused_429": stats["refused_429"], "limits": limits,
+    return {**result, "refused_429": stats["refused_429"], "refused_429_chat": stats["refused_429_chat"],
+            "limits": limits,
             "sends_per_relay": round(stats["sends"] / youths, 2)}
 
 

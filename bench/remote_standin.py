@@ -75,7 +75,8 @@ def _serve(conn, token: str, users: list[int], limits: bool) -> None:
         return JSONResponse({"at": {key: at[key] for key in keys}})
 
     async def stats(request):
-        return JSONResponse({"sends": len(sends), "refused_429": stand_in.refused_for_rate})
+        return JSONResponse({"sends": len(sends), "refused_429": stand_in.refused_for_rate,
+                             "refused_429_chat": stand_in.refused_for_chat})
 
     app = Starlette(routes=[Route("/_bench/send", send, methods=["POST"]), Route("/_bench/wait", wait),
                             Route("/_bench/stats", stats), Mount("", app=stand_in.app)])

@@ -96,29 +96,26 @@ def _phrases(extra: str) -> tuple[tuple[list[str], int], ...]:
     return tuple(p for p in (_phrase(text) for text in phrases) if p)
 
 
-def _hit(word: str, part: str) -> bool:
-    return word == part[:-1] if part.endswith("$") else word.startswith(part)
+def _part(part: str) -> str:
+    """One word of a phrase as a pattern over the message's words joined by single spaces."""
+    return re.escape(part[:-1]) + r"(?!\S)" if part.endswith("$") else re.escape(part) + r"\S*"
 
 
-def _matches(words: list[str], phrase: tuple[list[str], int]) -> bool:
+def _pattern(phrase: tuple[list[str], int]) -> str:
+    """A phrase: its first word at the start of a word, each next one after at most `gap` other words."""
     parts, gap = phrase
-    for start, word in enumerate(words):
-        if not _hit(word, parts[0]):
-            continue
-        pos = start
-        for part in parts[1:]:
-            window = words[pos + 1: pos + 2 + gap]
-            hit = next((i for i, w in enumerate(window) if _hit(w, part)), None)
-            if hit is None:
-                break
-            pos += 1 + hit
-        else:
-            return True
-    return False
+    between = f"(?: \\S+){{0,{gap}}} "
+    return r"(?<!\S)" + between.join(_part(part) for part in parts)
+
+
+@functools.lru_cache(maxsize=8)
+def _matcher(extra: str) -> re.Pattern:
+    """All phrases as one expression: one pass over a message instead of a loop per phrase and word in
+    Python (that loop was a tenth of a relay's handling)."""
+    return re.compile("|".join(f"(?:{_pattern(phrase)})" for phrase in _phrases(extra)))
 
 
 def is_acute(text: str | None, extra_words: str = "") -> bool:
     if not text:
         return False
-    words = _words(text)
-    return any(_matches(words, phrase) for phrase in _phrases(extra_words))
+    return _matcher(extra_words).search(" ".join(_words(text))) is not None

@@ -8,6 +8,7 @@ import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, func, select
 
 from bot import actions, period, texts, units
@@ -28,6 +29,7 @@ from models.conversations import (
     message_by_source,
     unanswered,
 )
+from models.db import prepared
 from models.people import Person, Role, by_phone, by_telegram_user, get_person
 
 # One automatic "nobody is here" answer per conversation in this time, not one per message.
@@ -165,28 +167,37 @@ def from_person(service: Service, session: Session, person: Person, inc: Incomin
     service.kick_outbox()
 
 
+@prepared
+def _count_written():
+    """A sender's messages written after `since` and before `upto`."""
+    return select(func.count()).select_from(Message).where(
+        Message.conversation_id == bindparam("conversation_id"), Message.direction == "in",
+        Message.created_at > bindparam("since"), Message.created_at < bindparam("upto"),
+    )
+
+
+@prepared
+def _open_group():
+    return select(Message.combine_at).where(
+        Message.conversation_id == bindparam("conversation_id"), Message.combine_at.is_not(None),
+        Message.carried_by.is_(None),
+    ).order_by(Message.combine_at)
+
+
 def bursting(session: Session, conv: Conversation, now: datetime) -> bool:
     """More than BURST_LIMIT messages from one sender in BURST_WINDOW: the rest go combined."""
     # A message handled late is dated by Telegram's `date`, in whole seconds; those before it that were
     # handled promptly are dated by the handling clock, up to PROMPT after they were written: they count.
-    upto = now + PROMPT + timedelta(seconds=1) if now.microsecond == 0 else now
-    count = session.exec(
-        select(func.count()).select_from(Message).where(
-            Message.conversation_id == conv.id, Message.direction == "in", Message.created_at > now - BURST_WINDOW,
-            Message.created_at < upto if upto > now else Message.created_at <= now,
-            # a message handled late is not counted against those written after it
-        )
-    ).one()
+    # A message handled late is not counted against those written after it (up to and with `now` itself).
+    upto = now + PROMPT + timedelta(seconds=1) if now.microsecond == 0 else now + timedelta(microseconds=1)
+    count = session.exec(_count_written(), params={
+        "conversation_id": conv.id, "since": now - BURST_WINDOW, "upto": upto}).one()
     return count > BURST_LIMIT
 
 
 def open_group(session: Session, conv: Conversation) -> datetime | None:
     """When the conversation's waiting combined relay goes out, if one is waiting (a new message joins it)."""
-    return session.exec(
-        select(Message.combine_at).where(
-            Message.conversation_id == conv.id, Message.combine_at.is_not(None), Message.carried_by.is_(None),
-        ).order_by(Message.combine_at)
-    ).first()
+    return session.exec(_open_group(), params={"conversation_id": conv.id}).first()
 
 
 def _combine_due(now: datetime) -> tuple:

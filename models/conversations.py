@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, UniqueConstraint, and_, func
+from sqlalchemy import ColumnElement, UniqueConstraint, and_, bindparam, func
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.crypto import EncryptedText
+from models.db import prepared
 from models.types import UTCDateTime
 
 
@@ -72,8 +73,24 @@ def awaiting_answer() -> ColumnElement[bool]:
     return and_(Message.direction == "in", Message.answered_at.is_(None))
 
 
+@prepared
+def _conversation_of():
+    return select(Conversation).where(Conversation.person_id == bindparam("person_id"))
+
+
+@prepared
+def _message_by_source():
+    return select(Message).where(Message.source_key == bindparam("source_key"))
+
+
+@prepared
+def _link_for():
+    return select(RelayLink).where(RelayLink.channel == bindparam("channel"), RelayLink.address == bindparam("address"),
+                                   RelayLink.external_id == bindparam("external_id"))
+
+
 def conversation_for(session: Session, *, person_id: int, youth_id: int) -> Conversation:
-    conv = session.exec(select(Conversation).where(Conversation.person_id == person_id)).first()
+    conv = session.exec(_conversation_of(), params={"person_id": person_id}).first()
     if conv is None:
         conv = Conversation(person_id=person_id, youth_id=youth_id)
         session.add(conv)
@@ -82,14 +99,12 @@ def conversation_for(session: Session, *, person_id: int, youth_id: int) -> Conv
 
 
 def message_by_source(session: Session, *, source_key: str) -> Message | None:
-    return session.exec(select(Message).where(Message.source_key == source_key)).first()
+    return session.exec(_message_by_source(), params={"source_key": source_key}).first()
 
 
 def link_for(session: Session, *, channel: str, address: str, external_id: str) -> RelayLink | None:
-    query = select(RelayLink).where(
-        RelayLink.channel == channel, RelayLink.address == address, RelayLink.external_id == external_id
-    )
-    return session.exec(query).first()
+    params = {"channel": channel, "address": address, "external_id": external_id}
+    return session.exec(_link_for(), params=params).first()
 
 
 def unanswered(session: Session, *, conversation_id: int) -> list[Message]:

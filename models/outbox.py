@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, inspect, or_, text
+from sqlalchemy import bindparam, func, inspect, or_, text
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.crypto import EncryptedText
+from models.db import prepared
 from models.types import UTCDateTime
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
@@ -47,9 +48,23 @@ class Outbox(SQLModel, table=True):
     error: str | None = None
 
 
+@prepared
+def _by_key():
+    return select(Outbox.id).where(Outbox.key == bindparam("key"))
+
+
+@prepared
+def _busy_besides():
+    """Any row for the address pending or being sent, besides `ids` (claim_queued)."""
+    return select(Outbox.id).where(
+        Outbox.address == bindparam("address"), Outbox.id.not_in(bindparam("ids", expanding=True)),
+        Outbox.status.in_([PENDING, SENDING]),
+    ).limit(1)
+
+
 def enqueue(session: Session, *, key: str, now: datetime, **fields) -> Outbox | None:
     """Queue one send; None if a row with this key exists already."""
-    if session.exec(select(Outbox.id).where(Outbox.key == key)).first() is not None:
+    if session.exec(_by_key(), params={"key": key}).first() is not None:
         return None
     row = Outbox(key=key, due_at=fields.pop("due_at", now), created_at=now, **fields)
     session.add(row)
@@ -93,9 +108,7 @@ def claim_queued(session: Session, *, now: datetime, holder: str, lease_until: d
         ids = [row.id for row in group]
         # Any row being sent counts, its lease run out or not: an orphan is sent again before what came
         # after it (the sender's claim takes it and the rest in order).
-        busy = session.exec(select(Outbox.id).where(
-            Outbox.address == address, Outbox.id.not_in(ids), Outbox.status.in_([PENDING, SENDING]),
-        ).limit(1)).first() is not None
+        busy = session.exec(_busy_besides(), params={"address": address, "ids": ids}).first() is not None
         for row in sorted(group, key=lambda r: r.id):
             if busy or not _claimable(row, now):
                 busy = True  # this one waits, and so does everything after it for the address

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, Integer, event
+from sqlalchemy import Column, ForeignKey, Integer, bindparam, event
 from sqlmodel import Field, Session, SQLModel, or_, select
 
 from models.crypto import EncryptedString, EncryptedText, blind, blinds
+from models.db import prepared
 from models.types import UTCDateTime
 
 
@@ -80,8 +81,13 @@ def get_person(session: Session, *, person_id: int) -> Person | None:
     return session.get(Person, person_id)
 
 
+@prepared
+def _by_telegram_user():
+    return select(Person).where(Person.telegram_user_id == bindparam("user_id"))
+
+
 def by_telegram_user(session: Session, *, user_id: int) -> Person | None:
-    return session.exec(select(Person).where(Person.telegram_user_id == user_id)).first()
+    return session.exec(_by_telegram_user(), params={"user_id": user_id}).first()
 
 
 def by_phone(session: Session, *, phone: str) -> list[Person]:
@@ -124,5 +130,10 @@ def parents_of(session: Session, *, youth_id: int) -> list[Person]:
     return list(session.exec(select(Person).where(Person.youth_id == youth_id).order_by(Person.id)))
 
 
+@prepared
+def _absences_of():
+    return select(Absence).where(Absence.worker_id == bindparam("worker_id")).order_by(Absence.start)
+
+
 def absences_of(session: Session, *, worker_id: int) -> list[Absence]:
-    return list(session.exec(select(Absence).where(Absence.worker_id == worker_id).order_by(Absence.start)))
+    return list(session.exec(_absences_of(), params={"worker_id": worker_id}))

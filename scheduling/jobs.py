@@ -17,15 +17,17 @@ wake-up is still sent or logged as missed is decided from the rows (wakeups.LATE
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import UTC, datetime, timedelta
 from time import monotonic
 
 from apscheduler.schedulers.base import BaseScheduler
-from sqlalchemy import exists
+from sqlalchemy import bindparam, exists
 from sqlmodel import select
 
 from bot.service import Service
+from models.types import UTCDateTime
 from scheduling import activities, meetings, wakeups
 
 log = logging.getLogger(__name__)
@@ -49,11 +51,19 @@ STEPS = (
 )
 
 
+@functools.lru_cache(maxsize=8)
+def _due_statement(steps):
+    """The one statement of `steps`, built once with the time as a parameter: building it on every look took
+    0.8 ms of CPU, SQLite answering it 0.02 ms (a county's database), and it is asked every second."""
+    now = bindparam("now", type_=UTCDateTime())
+    return select(*(exists(query(now)) for query, _ in steps))
+
+
 def due_steps(service: Service, steps) -> list:
     """The steps among `steps` that have something to do now, asked in one statement in one read."""
     now = service.now()
     with service.reading() as session:
-        found = session.execute(select(*(exists(query(now)) for query, _ in steps))).one()  # a row, even of one
+        found = session.execute(_due_statement(steps), {"now": now}).one()  # a row, even of one
     return [run for (_, run), due in zip(steps, found, strict=True) if due]
 
 

@@ -16,7 +16,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, or_
+from sqlalchemy import bindparam, func, insert, or_
 from sqlmodel import Session, select
 
 from bot import period, texts, units
@@ -32,6 +32,7 @@ from bot.relay import lang
 from bot.service import Service
 from bot.timespec import SpecError, format_days, parse_days, parse_time
 from models.conversations import conversation_for
+from models.db import prepared
 from models.outbox import PENDING as OUTBOX_PENDING
 from models.outbox import SENT as OUTBOX_SENT
 from models.outbox import Outbox
@@ -549,19 +550,30 @@ def is_ack(service: Service, person: Person, inc: Incoming) -> bool:
     return said in ACK_WORDS or said == lang(service, person)._("Jeg er oppe").lower()
 
 
+@prepared
+def _confirmed_by():
+    return select(Wakeup.id).where(Wakeup.confirmed_source == bindparam("source"))
+
+
+@prepared
+def _open_wakeup():
+    """The youth's latest wake-up still waiting for a word from them (asked on every message they write)."""
+    return select(Wakeup).where(
+        Wakeup.youth_id == bindparam("youth_id"), Wakeup.status.in_([SENT, FOLLOWED, UNCONFIRMED]),
+        Wakeup.due_at >= bindparam("since"), Wakeup.due_at <= bindparam("now"),
+    ).order_by(Wakeup.due_at.desc())
+
+
 @reply_hook
 def wake_reply(service: Service, session: Session, person: Person, inc: Incoming) -> bool:
     """Any message from a youth with a wake-up open confirms it; a bare "ok" is consumed, the rest relayed."""
     if person.role != Role.youth:
         return False
     ack = is_ack(service, person, inc)
-    if session.exec(select(Wakeup.id).where(Wakeup.confirmed_source == inc.source_key)).first() is not None:
+    if session.exec(_confirmed_by(), params={"source": inc.source_key}).first() is not None:
         return ack  # seen before (a crash between handling and marking it handled): nothing new
     now = service.now()
-    w = session.exec(select(Wakeup).where(
-        Wakeup.youth_id == person.id, Wakeup.status.in_([SENT, FOLLOWED, UNCONFIRMED]),
-        Wakeup.due_at >= now - CONFIRM_WITHIN, Wakeup.due_at <= now,
-    ).order_by(Wakeup.due_at.desc())).first()
+    w = session.exec(_open_wakeup(), params={"youth_id": person.id, "since": now - CONFIRM_WITHIN, "now": now}).first()
     if w is None:
         return False
     answer = confirm(service, session, w, inc.channel, source=inc.source_key)

@@ -840,6 +840,8 @@ class TelegramStandIn:
         # Telegram does: 30 a second in all (a bucket of 30 refilled at 30/s) and one a second per chat.
         self.rate_limits = rate_limits
         self.refused_for_rate = 0
+        self.refused_for_chat = 0  # of refused_for_rate, those refused for the chat's 1/s (not the 30/s)
+        self.rate_clock = time.monotonic  # what the limits count seconds by (a test moves its own)
         self._bucket = (float(GLOBAL_RATE), 0.0)  # (tokens, at)
         self._chat_last: dict[str, float] = {}
         # strict=False behaves like the real API for unknown parameters and unknown fields in
@@ -1300,13 +1302,15 @@ class TelegramStandIn:
         """0 if a message to this chat may go now (and count it), else the seconds to wait (Telegram's
         retry_after is whole seconds, at least 1)."""
         with self._lock:
-            now = time.monotonic()
+            now = self.rate_clock()
             tokens, at = self._bucket
             tokens = min(float(GLOBAL_RATE), tokens + (now - at) * GLOBAL_RATE)
             last = self._chat_last.get(chat)
-            if tokens < 1 or (last is not None and now - last < 1.0 - CHAT_JITTER):
+            too_soon = last is not None and now - last < 1.0 - CHAT_JITTER
+            if tokens < 1 or too_soon:
                 self._bucket = (tokens, now)
                 self.refused_for_rate += 1
+                self.refused_for_chat += too_soon and tokens >= 1
                 return 1
             self._bucket = (tokens - 1, now)
             self._chat_last[chat] = now

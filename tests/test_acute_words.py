@@ -99,3 +99,10 @@ def test_it_does_not_take_a_or_o_for_the_norwegian_letters():
     assert not is_acute("Jeg trenger hjelp med NAV-skjemaet")
     assert not is_acute("Jeg trenger hjelp med naboen")
     assert is_acute("trenger hjelp nå")
+
+
+def test_it_finds_a_phrase_whose_word_is_repeated_for_emphasis():
+    # Word by word, the first "mer" was taken and "av livet" looked for only after it: the repetition hid it.
+    assert is_acute("Jeg orker ikke mer mer mer mer av livet")
+    assert is_acute("jeg vil ikke ikke ikke ikke leve")
+    assert not is_acute("jeg vil ikke ha mer leksehjelp, jeg vil leve litt")

@@ -209,3 +209,27 @@ def test_it_escalates_once_across_a_restart(deployment, telegram):
     assert len(tg.sent_to(PER)) == 2 and len(tg.sent_to(KARI)) == 2
     log = json.loads(deployment.cli("log", "export", "--format", "json").stdout)["entries"]
     assert [e["kind"] for e in log].count("escalation") == 1
+
+
+def test_it_moves_what_start_up_made_out_of_the_collectors_sight_in_its_own_process_only(service, monkeypatch):
+    """`tettpa serve` freezes the heap once started (a full collection then scans only what came after); a
+    runtime a test starts in its own process does not, or every test's objects would stay for good."""
+    import gc
+
+    import uvicorn
+
+    from bot.run import app as app_module
+
+    served = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server: served.append(server.config.app.state.runtime))
+    app_module.serve(service)
+    assert served[0].settle_heap is True
+    assert app_module.Runtime(service).settle_heap is False
+
+    gc.unfreeze()
+    try:
+        app_module.settle_heap()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0

@@ -552,3 +552,30 @@ def test_it_updates_an_existing_user_and_keeps_the_chat(standin):
     message = standin.user_sends(YOUTH, "igjen")["message"]
     assert message["from"]["last_name"] == "Lovelace" and message["chat"]["last_name"] == "Lovelace"
     assert [m["text"] for m in standin.history(YOUTH)] == ["hei", "igjen"]
+
+
+async def test_it_refuses_beyond_telegrams_limits_and_counts_which_limit(standin, server):
+    """With rate_limits: 30 a second in all, one a second per chat; each refusal is a 429 with retry_after, and
+    the benchmarks read how many were refused for a chat's one a second rather than the 30."""
+    now = [1000.0]
+    standin.rate_clock = lambda: now[0]  # no time passes unless told
+    standin.rate_limits = True
+    chats = [5000 + n for n in range(31)]
+    for chat in chats:
+        standin.add_user(chat, f"U{chat}")
+    async with httpx.AsyncClient() as http:
+        async def send(chat):
+            return await http.post(api_url(server, standin, "sendMessage"), json={"chat_id": chat, "text": "Hei"})
+
+        for chat in chats[:30]:
+            assert (await send(chat)).status_code == 200
+        refused = await send(chats[30])  # the 31st in the same instant: the bucket of 30 is empty
+        assert refused.status_code == 429
+        assert refused.json()["parameters"]["retry_after"] >= 1
+        assert (standin.refused_for_rate, standin.refused_for_chat) == (1, 0)
+        now[0] += 0.5  # 15 tokens back; the first chat was written to half a second ago
+        assert (await send(chats[0])).status_code == 429
+        assert (standin.refused_for_rate, standin.refused_for_chat) == (2, 1)
+        assert (await send(chats[30])).status_code == 200
+        now[0] += 1.0
+        assert (await send(chats[0])).status_code == 200

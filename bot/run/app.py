@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import hmac
 import logging
@@ -68,6 +69,7 @@ class Runtime:
         self.service = service
         settings = service.settings
         self.sandbox = None
+        self.settle_heap = False  # `tettpa serve` sets it: see settle_heap()
         token, api_url = settings.telegram_token, settings.telegram_api_url
         if settings.sandbox:
             from bot.run.sandbox import Sandbox
@@ -125,6 +127,8 @@ class Runtime:
             await self.service.run(self.sandbox.seed)
         # Today's and tomorrow's wake-up rows; what was missed while down is done by the sweep.
         await self.service.run(rebuild_schedules, self.scheduler, self.service)
+        if self.settle_heap:
+            settle_heap()
         # Paused until this process holds the scheduler lease (one scheduler per database).
         self.scheduler.start(paused=True)
         self.tasks = [asyncio.create_task(loop_.run(), name=name) for name, loop_ in self.loops.items()]
@@ -310,9 +314,19 @@ def configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def settle_heap() -> None:
+    """What start-up made (modules, mappers, caches, the day's planning) lives as long as the process: moved out
+    of the collector's sight, so a full collection scans only what came after. Without it each one scanned
+    ~200,000 objects, 75-140 ms of CPU (tracked with gc.callbacks in `tettpa serve` on a county's database),
+    an idle service's largest single cost and a pause in whatever was being relayed."""
+    gc.collect()  # garbage is not frozen with the rest
+    gc.freeze()
+
+
 def serve(service: Service) -> None:
     configure_logging(service.settings.log_level)
     runtime = Runtime(service)
+    runtime.settle_heap = True  # this process is the service's own (tests start many runtimes in one)
     settings = service.settings
     if runtime.sandbox is not None:
         log.info("no credentials: sandbox at %s/sandbox", local_url(settings))
