@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.crypto import EncryptedText
+from models.db import prepared
 from models.types import UTCDateTime
 
 INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}  # INSERT ... ON CONFLICT DO NOTHING
@@ -40,6 +42,23 @@ class Inbound(SQLModel, table=True):
     parked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+@functools.lru_cache(maxsize=2)
+def _insert_taken(dialect: str):
+    """The one INSERT of store_taken for a database that can say "stored before" itself, built once."""
+    return INSERTS[dialect](Inbound).values(
+        source=bindparam("item_source"), key=bindparam("item_key"), payload=bindparam("item_payload"),
+        received_at=bindparam("now"), processed_at=None, attempts=0, error=None, holder=bindparam("item_holder"),
+        lease_until=bindparam("item_lease_until"), parked_at=None,
+    ).on_conflict_do_nothing(index_elements=[Inbound.key]).returning(Inbound.id)
+
+
+@prepared
+def _mark_handled():
+    return (update(Inbound).where(Inbound.id == bindparam("item_id"), Inbound.processed_at.is_(None),
+                                  Inbound.holder == bindparam("item_holder"))
+            .values(processed_at=bindparam("now"), holder=None, lease_until=None))
+
+
 def store(session: Session, *, source: str, key: str, payload: str, now: datetime) -> bool:
     """Store one inbound item; False when that key was stored before (a redelivery)."""
     return store_taken(session, source=source, key=key, payload=payload, now=now) is not None
@@ -54,12 +73,10 @@ def store_taken(session: Session, *, source: str, key: str, payload: str, now: d
     if dialect in INSERTS:
         # One statement where the database can say "stored before" itself (a redelivery, or another process
         # a moment ago): no look first, no savepoint.
-        return session.execute(
-            INSERTS[dialect](Inbound).values(
-                source=source, key=key, payload=payload, received_at=now, processed_at=None, attempts=0,
-                error=None, holder=holder, lease_until=lease_until, parked_at=None,
-            ).on_conflict_do_nothing(index_elements=[Inbound.key]).returning(Inbound.id)
-        ).scalar_one_or_none()
+        return session.execute(_insert_taken(dialect), {
+            "item_source": source, "item_key": key, "item_payload": payload, "now": now, "item_holder": holder,
+            "item_lease_until": lease_until,
+        }).scalar_one_or_none()
     if session.exec(select(Inbound.id).where(Inbound.key == key)).first() is not None:
         return None
     row = Inbound(source=source, key=key, payload=payload, received_at=now, holder=holder, lease_until=lease_until)
@@ -171,11 +188,7 @@ class LostItem(Exception):
 
 def mark_handled(session: Session, state: Handling, *, now: datetime) -> None:
     """In the transaction holding the item's effects: mark it handled, if it is still ours."""
-    result = session.execute(
-        update(Inbound).where(Inbound.id == state.item_id, Inbound.processed_at.is_(None),
-                              Inbound.holder == state.holder)
-        .values(processed_at=now, holder=None, lease_until=None)
-    )
+    result = session.execute(_mark_handled(), {"item_id": state.item_id, "item_holder": state.holder, "now": now})
     if result.rowcount != 1:
         raise LostItem(state.item_id)
 

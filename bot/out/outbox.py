@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session
 
 from bot.holder import dead_here, make_holder
@@ -32,6 +32,7 @@ from bot.service import Service
 from bot.sms_text import split_sms, split_text, utf16_length
 from models import outbox as store
 from models.conversations import RelayLink
+from models.db import prepared
 from models.outbox import FAILED, PENDING, SENDING, SENT, Outbox
 from models.people import Person
 
@@ -262,6 +263,16 @@ def _behind_lost(items: list[Claimed], mine: set[int]) -> set[int]:
             lost_chats.add(item.out.address)
             behind.add(item.row_id)
     return behind
+
+
+@prepared
+def _record_sent():
+    """Mark a row sent and say what its reply link needs, in one UPDATE (Sender._sent); built once."""
+    return (update(Outbox).where(Outbox.id == bindparam("row_id"), Outbox.status != SENT)
+            .values(status=SENT, sent_at=bindparam("now"), external_id=bindparam("receipt"), error=None,
+                    lease_until=None)
+            .returning(Outbox.person_id, Outbox.channel, Outbox.address, Outbox.conversation_id, Outbox.message_id)
+            .execution_options(synchronize_session=False))
 
 
 class Sender:
@@ -693,13 +704,7 @@ class Sender:
             # Sent by us, whoever holds it now: recorded, so nobody sends it again (a row recorded before keeps
             # its first receipt, and the reply link made then). One UPDATE: the row's text is not read back,
             # only what a reply link needs.
-            row = session.execute(
-                update(Outbox).where(Outbox.id == row_id, Outbox.status != SENT)
-                .values(status=SENT, sent_at=now, external_id=receipt.external_id, error=None, lease_until=None)
-                .returning(Outbox.person_id, Outbox.channel, Outbox.address, Outbox.conversation_id,
-                           Outbox.message_id)
-                .execution_options(synchronize_session=False)
-            ).first()
+            row = session.execute(_record_sent(), {"row_id": row_id, "now": now, "receipt": receipt.external_id}).first()
             if not link or receipt.external_id is None or row is None:
                 return
             if row.conversation_id is not None and row.person_id is not None:
