@@ -76,13 +76,19 @@ def _translations(language: str) -> NullTranslations:
     return Translations(fp=buf, domain=DOMAIN)
 
 
+@lru_cache
+def _locale(code: str) -> Locale:
+    """Babel's locale, parsed once: parsing looks on disk whether the locale exists (a relay makes five Langs)."""
+    return Locale.parse(code)
+
+
 class Lang:
     """Texts, dates and times for one language, in the service's time zone."""
 
     def __init__(self, language: str | None, tz: ZoneInfo | str = "Europe/Oslo"):
         self.code = normalize_language(language) or SOURCE
         self.tz = ZoneInfo(tz) if isinstance(tz, str) else tz
-        self.locale = Locale.parse("nb" if self.code == "nb" else self.code)
+        self.locale = _locale(self.code)
         self._t = _translations(self.code)
         self._days: dict[tuple, str] = {}  # day_and_time's parts, formatted once each
         self._times: dict[tuple, str] = {}
