@@ -172,14 +172,21 @@ def claim(session: Session, *, now: datetime, lease: timedelta, holder: str, lim
     return rows
 
 
-def might_claim(session: Session, *, now: datetime, holder: str) -> bool:
-    """Whether `claim` could find anything for `holder` (a read, asked first: an idle sender takes no write
-    lock). True for more than claim takes (a row another process holds may be its and alive), never less."""
-    mine_and_live = (Outbox.holder == holder) & (Outbox.lease_until >= now)
-    return session.exec(select(Outbox.id).where(
+@prepared
+def _might_claim():
+    now = bindparam("now", type_=UTCDateTime())
+    mine_and_live = (Outbox.holder == bindparam("holder")) & (Outbox.lease_until >= now)
+    return select(Outbox.id).where(
         Outbox.due_at <= now,
         or_(Outbox.status == PENDING, (Outbox.status == SENDING) & ~mine_and_live),
-    ).limit(1)).first() is not None
+    ).limit(1)
+
+
+def might_claim(session: Session, *, now: datetime, holder: str) -> bool:
+    """Whether `claim` could find anything for `holder` (a read, asked first: an idle sender takes no write
+    lock). True for more than claim takes (a row another process holds may be its and alive), never less.
+    Asked every second: its statement is built once."""
+    return session.exec(_might_claim(), params={"now": now, "holder": holder}).first() is not None
 
 
 def holders(session: Session) -> list[str]:
