@@ -188,7 +188,8 @@ def bursting(session: Session, conv: Conversation, now: datetime) -> bool:
     """More than BURST_LIMIT messages from one sender in BURST_WINDOW: the rest go combined."""
     # A message handled late is dated by Telegram's `date`, in whole seconds; those before it that were
     # handled promptly are dated by the handling clock, up to PROMPT after they were written: they count.
-    # A message handled late is not counted against those written after it (up to and with `now` itself).
+    # Otherwise those up to and with `now` (a microsecond more): one handled late is not counted against
+    # those written after it.
     upto = now + PROMPT + timedelta(seconds=1) if now.microsecond == 0 else now + timedelta(microseconds=1)
     count = session.exec(_count_written(), params={
         "conversation_id": conv.id, "since": now - BURST_WINDOW, "upto": upto}).one()
