@@ -87,10 +87,8 @@ def _phrase(text: str) -> tuple[list[str], int] | None:
     return (words, 0 if contiguous else 2) if words else None
 
 
-@functools.lru_cache(maxsize=8)
 def _phrases(extra: str) -> tuple[tuple[list[str], int], ...]:
-    """Every phrase looked for, folded once per setting (folding them on each message was 6 % of a relay's
-    handling)."""
+    """Every phrase looked for, folded (once per setting: _matcher keeps what is made of them)."""
     phrases = [p for lang in BUILT_IN.values() for p in lang]
     phrases += [p.strip() for p in re.split(r"[,;\n]", extra or "") if p.strip()]
     return tuple(p for p in (_phrase(text) for text in phrases) if p)

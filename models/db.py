@@ -15,10 +15,11 @@ from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlmodel import Session
 
 
-def prepared(build: Callable[[], object]) -> Callable[[], object]:
-    """A statement built once, the first time it is asked for, its values left as bindparams. A relay asks
-    about twenty: built anew each time (the expression, then its cache key) one cost more than SQLite's answer
-    to it, 84 µs against 38 µs for one built before (docs/PERFORMANCE.md)."""
+def prepared(build: Callable[..., object]) -> Callable[..., object]:
+    """A statement built once, the first time it is asked for, its values left as bindparams; a builder with
+    arguments (a dialect, which optional conditions apply) keeps one per argument. A relay asks about twenty:
+    built anew each time (the expression, then its cache key) one cost more than SQLite's answer to it, 84 µs
+    against 38 µs for one built before (docs/PERFORMANCE.md)."""
     return functools.cache(build)
 
 

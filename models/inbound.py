@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,7 +41,7 @@ class Inbound(SQLModel, table=True):
     parked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-@functools.lru_cache(maxsize=2)
+@prepared
 def _insert_taken(dialect: str):
     """The one INSERT of store_taken for a database that can say "stored before" itself, built once."""
     return INSERTS[dialect](Inbound).values(
@@ -107,7 +106,7 @@ def _free(now: datetime, holder: str | None, dead_holders: list[str] | None):
     return free
 
 
-@functools.lru_cache(maxsize=32)
+@prepared
 def _pending_statements(limit: int, sources: bool, skip: bool, holder: bool, dead: bool, handed: bool):
     """pending's two reads for one shape of its arguments (which of them are given), their values left as
     parameters: built anew, they were most of the intake's one-second look (2.2 ms of CPU a second idle)."""

@@ -17,7 +17,6 @@ wake-up is still sent or logged as missed is decided from the rows (wakeups.LATE
 
 from __future__ import annotations
 
-import functools
 import logging
 from datetime import UTC, datetime, timedelta
 from time import monotonic
@@ -27,6 +26,7 @@ from sqlalchemy import bindparam, exists
 from sqlmodel import select
 
 from bot.service import Service
+from models.db import prepared
 from models.types import UTCDateTime
 from scheduling import activities, meetings, wakeups
 
@@ -51,7 +51,7 @@ STEPS = (
 )
 
 
-@functools.lru_cache(maxsize=8)
+@prepared
 def _due_statement(steps):
     """The one statement of `steps`, built once with the time as a parameter: building it on every look took
     0.8 ms of CPU, SQLite answering it 0.02 ms (a county's database), and it is asked every second."""

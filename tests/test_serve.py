@@ -224,8 +224,8 @@ def test_it_moves_what_start_up_made_out_of_the_collectors_sight_in_its_own_proc
     monkeypatch.setattr(uvicorn.Server, "run", lambda server: served.append(server.config.app.state.runtime))
     monkeypatch.setattr(app_module, "configure_logging", lambda level: None)  # the test process's logging stays
     app_module.serve(service)
-    assert served[0].settle_heap is True
-    assert app_module.Runtime(service).settle_heap is False
+    assert served[0].settles_heap is True
+    assert app_module.Runtime(service).settles_heap is False
 
     gc.unfreeze()
     try:

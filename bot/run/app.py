@@ -69,7 +69,7 @@ class Runtime:
         self.service = service
         settings = service.settings
         self.sandbox = None
-        self.settle_heap = False  # `tettpa serve` sets it: see settle_heap()
+        self.settles_heap = False  # `tettpa serve` sets it: see settle_heap()
         token, api_url = settings.telegram_token, settings.telegram_api_url
         if settings.sandbox:
             from bot.run.sandbox import Sandbox
@@ -127,7 +127,7 @@ class Runtime:
             await self.service.run(self.sandbox.seed)
         # Today's and tomorrow's wake-up rows; what was missed while down is done by the sweep.
         await self.service.run(rebuild_schedules, self.scheduler, self.service)
-        if self.settle_heap:
+        if self.settles_heap:
             settle_heap()
         # Paused until this process holds the scheduler lease (one scheduler per database).
         self.scheduler.start(paused=True)
@@ -329,7 +329,7 @@ def serve(service: Service) -> None:
     # most while the day's wake-ups are planned) then scan only what came after it.
     gc.freeze()
     runtime = Runtime(service)
-    runtime.settle_heap = True  # this process is the service's own (tests start many runtimes in one)
+    runtime.settles_heap = True  # this process is the service's own (tests start many runtimes in one)
     settings = service.settings
     if runtime.sandbox is not None:
         log.info("no credentials: sandbox at %s/sandbox", local_url(settings))
