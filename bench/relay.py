@@ -34,6 +34,7 @@ import os
 import re
 import statistics
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 
@@ -106,16 +107,31 @@ async def _drive(remote: RemoteStandIn, youths: list[int], worker_of, messages: 
     return there, back
 
 
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds of this process so far: the event loop's thread (/proc) and all the others (the process's
+    own total less the loop's, so threads that ended meanwhile still count)."""
+    main = threading.main_thread().native_id
+    with open(f"/proc/self/task/{main}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    loop = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    process = os.times()
+    return {"event_loop": loop, "other_threads": process.user + process.system - loop}
+
+
 async def _all_at_once(remote: RemoteStandIn, youths: list[int]) -> dict:
-    """Every youth writes once, at once; when the relays arrived, from the first to the last."""
+    """Every youth writes once, at once; when the relays arrived, from the first to the last, and the
+    bot's CPU per relay meanwhile (the stand-in's process not counted)."""
+    before = _thread_cpu()
     start = await remote.send_many([(youth, f"Alle skriver samtidig [m{n:05d}]", None) for n, youth in enumerate(youths)])
     at = await remote.wait(*(f"m{n:05d}" for n in range(len(youths))), timeout=600)
+    after = _thread_cpu()
     times = sorted(t for t, _ in at.values())
     span = times[-1] - times[0]
     return {"relays": len(youths), "first_after_s": round(times[0] - start, 2),
             "last_after_s": round(times[-1] - start, 2),
             "relays_per_s": round((len(youths) - 1) / span, 1) if span > 0 else None,
-            "overall_per_s": round(len(youths) / (times[-1] - start), 1)}
+            "overall_per_s": round(len(youths) / (times[-1] - start), 1),
+            "cpu_ms_per_relay": {k: round((after[k] - before[k]) * 1000 / len(youths), 2) for k in after}}
 
 
 # -- the bare relay ---------------------------------------------------------------------------------------
@@ -172,6 +188,34 @@ async def _bare_bot(url: str, worker_of):
         finally:
             await app.updater.stop()
             await app.stop()
+
+
+# -- the bare durable relay (bench/durable_relay.py) ------------------------------------------------------
+
+async def durable(messages: int, youths: int, workers: int, concurrent: int) -> dict:
+    """The bare relay plus the least a relay that loses nothing writes: what durability alone costs here."""
+    from bench.durable_relay import durable_bot
+
+    youth_ids = [YOUTH_BASE + n for n in range(youths)]
+    worker_of = lambda y: WORKER_BASE + (y - YOUTH_BASE) % workers  # noqa: E731
+    path = f"{tempfile.mkdtemp(prefix='tettpa-durable-')}/durable.db"
+    async with RemoteStandIn(TOKEN, [*youth_ids, *(WORKER_BASE + n for n in range(workers))], limits=False) as remote:
+        async with durable_bot(remote.url, TOKEN, path, {y: worker_of(y) for y in youth_ids}):
+            there, back = await _drive(remote, youth_ids, worker_of, messages, concurrent)
+    return {"relay": _summary(there), "answer": _summary(back)}
+
+
+async def durable_throughput(youths: int, workers: int) -> dict:
+    """The bare durable relay with every youth writing at once, without limits."""
+    from bench.durable_relay import durable_bot
+
+    youth_ids = [YOUTH_BASE + n for n in range(youths)]
+    worker_of = lambda y: WORKER_BASE + (y - YOUTH_BASE) % workers  # noqa: E731
+    path = f"{tempfile.mkdtemp(prefix='tettpa-durable-')}/durable.db"
+    async with RemoteStandIn(TOKEN, [*youth_ids, *(WORKER_BASE + n for n in range(workers))], limits=False) as remote:
+        async with durable_bot(remote.url, TOKEN, path, {y: worker_of(y) for y in youth_ids}):
+            await asyncio.sleep(1.0)
+            return await _all_at_once(remote, youth_ids)
 
 
 # -- the service -------------------------------------------------------------------------------------------
@@ -252,11 +296,14 @@ async def _all(args, database_url: str) -> dict:
     if not args.no_latency:
         report["bare"] = await bare(args.messages, args.youths, args.workers, args.concurrent)
         report["load_after_bare"] = os.getloadavg()[0]
+        report["durable"] = await durable(args.messages, args.youths, args.workers, args.concurrent)
         report["tettpa"] = await served_latency(database_url, args.messages, args.youths, args.workers,
                                                 args.concurrent)
         report["load_after_tettpa"] = os.getloadavg()[0]
     if not args.no_throughput:
         report["bare_throughput_unlimited"] = await bare_throughput(args.throughput_youths, args.throughput_workers)
+        report["durable_throughput_unlimited"] = await durable_throughput(args.throughput_youths,
+                                                                          args.throughput_workers)
         for limits in (True, False):
             url = _fresh(database_url)
             report[f"throughput_{'limited' if limits else 'unlimited'}"] = await served_throughput(
@@ -300,13 +347,24 @@ def print_goals(report: dict) -> None:
                   f"({t['p50_ms'] / b['p50_ms']:.2f}x, goal <= 1.5x); p99 {t['p99_ms']} ms vs bare {b['p99_ms']} ms "
                   f"(+{t['p99_ms'] - b['p99_ms']:.1f} ms, goal <= +50 ms); n={t['n']}; "
                   f"load average {report['load_after_tettpa']:.1f}")
+            if "durable" in report:
+                d = report["durable"][part]
+                print(f"     {db} {part} latency of the bare durable relay (bench/durable_relay.py, raw sqlite3, "
+                      f"three transactions): p50 {d['p50_ms']} ms ({d['p50_ms'] / b['p50_ms']:.2f}x the bare relay), "
+                      f"p99 {d['p99_ms']} ms; Tett pa {t['p50_ms'] / d['p50_ms']:.2f}x it")
     for name, goal in (("throughput_limited", "goal >= 28.5/s (95 % of 30/s)"),
                        ("throughput_unlimited", "goal >= 200/s")):
         if name in report:
             r = report[name]
             bare_note = ""
             if name == "throughput_unlimited" and "bare_throughput_unlimited" in report:
-                bare_note = f"; the bare relay {report['bare_throughput_unlimited']['relays_per_s']} relays/s"
+                cpu = lambda r: "+".join(f"{v}" for v in r["cpu_ms_per_relay"].values())  # noqa: E731
+                bt = report["bare_throughput_unlimited"]
+                bare_note = f"; the bare relay {bt['relays_per_s']} relays/s at {cpu(bt)} ms of CPU a relay"
+                if "durable_throughput_unlimited" in report:
+                    dt = report["durable_throughput_unlimited"]
+                    bare_note += f", the bare durable relay {dt['relays_per_s']} relays/s at {cpu(dt)} ms"
+                bare_note += f"; Tett pa at {cpu(r)} ms (event loop + other threads)"
             print(f"GOAL {db} {name}: {r['relays_per_s']} relays/s ({goal}{bare_note}); {r['relays']} relays, last "
                   f"{r['last_after_s']} s after they wrote, 429s {r['refused_429']}, sends per relay "
                   f"{r['sends_per_relay']}; "

@@ -3,11 +3,16 @@ after-hours marked, and consent and status changes in place; the CSV keeps the c
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from pypdf import PdfReader
+
 from bot import consent, status_codes
 from bot.contactlog import record
+from bot.i18n import Lang
+from handlers.web.dashboard_export import render_pdf
 from tests.browser import logged_in, staff_cast
 from tests.pdfs import pdf_text, render_pages
 
@@ -43,3 +48,29 @@ def test_it_exports_the_case_record_as_a_journal(service, clock):
     csv_text = kari.get(f"/dashboard/youth/{s.youth}/export.csv").text
     assert csv_text.splitlines()[0] == "at,youth_id,party,worker_id,channel,direction,kind,after_hours,text"
     assert "2026-12-01T20:47:00+01:00" in csv_text
+
+
+def test_it_writes_every_line_of_a_long_record_with_the_header_on_each_page(service):
+    """The rows' lines go onto the page in one piece per row (not text() per line): each one still lands,
+    beside lines the shaping engine sets (Arabic) and empty cells, on every page under its header."""
+    L = Lang("nb", service.settings.tz)
+    rows = [{"when": f"rad {n:03d}", "who": "" if n % 3 else f"Ola Berg {n}", "channel": "SMS inn",
+             "kind": "Melding", "after_hours": "ja" if n % 2 else "",
+             "text": "مرحبا، هل يمكنك الاتصال؟" if n % 7 == 0 else f"Kan du ringe meg {n}? " * (1 + n % 4)}
+            for n in range(150)]
+    columns = (("when", "Tidspunkt", 42), ("who", "Hvem", 44), ("channel", "Kanal", 26), ("kind", "Type", 30),
+               ("after_hours", "Etter arbeidstid", 22), ("text", "Tekst", 113))
+    body = render_pdf(service.settings.pdf_font, L, title="Kontaktlogg", lines=["150 oppføringer."], rows=rows,
+                      columns=columns)
+    texts = [" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(body)).pages]
+    assert len(texts) > 2
+    for text in texts:
+        assert "Tidspunkt Hvem Kanal Type" in text
+    flat = " ".join(texts)
+    for n in range(150):
+        assert f"rad {n:03d}" in flat
+        if n % 3 == 0:
+            assert f"Ola Berg {n}" in flat
+        if n % 7:
+            assert f"Kan du ringe meg {n}?" in flat
+    assert flat.count("SMS inn") == 150
