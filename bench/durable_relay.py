@@ -1,11 +1,12 @@
-"""A bare *durable* relay: the bare PTB relay of bench/relay.py plus the least a relay that loses nothing
-has to write, in raw sqlite3, to show what durability alone costs beside it on this machine.
+"""A bare *durable* relay: a minimal PTB relay like bench/relay.py's bare one (PTB's Bot with a getUpdates
+loop of its own, as the service has, instead of PTB's Updater and handlers) that also writes what a relay
+that loses nothing has to, in raw sqlite3: what durability costs beside the bare relay on this machine.
 
 Goal 1 of issue 15 compares Tett på with a bot that stores nothing. This one stores what the service's
 promises need and nothing else (docs/RELIABILITY.md): each getUpdates batch is written before it is
 handled (and so before the next poll confirms it to Telegram); handling a message writes, in one
-transaction, the message, its contact-log entry and the outbox row of the relay, and marks the update
-handled; a send is recorded after it (the row sent, and for a relay to a worker the reply link by which the
+transaction, the message, its contact-log entry (with the text, as the service's) and the outbox row of
+the relay, and marks the update handled; a send is recorded after it (the row sent, and for a relay to a worker the reply link by which the
 worker's answer finds the youth). Texts are encrypted (Fernet, as models.crypto does): the data concerns
 minors. Three write transactions a relay, as the service's, on one SQLite file in WAL mode with
 synchronous=NORMAL, as models.db sets it, and one writer at a time (a lock, as models.db's turns).
@@ -20,17 +21,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import time
 
 from cryptography.fernet import Fernet
 
+log = logging.getLogger(__name__)
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS roster (youth INTEGER PRIMARY KEY, worker INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS updates (update_id INTEGER PRIMARY KEY, body TEXT NOT NULL, handled INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, update_id INTEGER UNIQUE, chat INTEGER, body TEXT);
-CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, youth INTEGER, worker INTEGER, direction TEXT, at REAL);
+CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, youth INTEGER, worker INTEGER, direction TEXT, at REAL,
+                                body TEXT);
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, chat INTEGER, body TEXT, youth INTEGER,
                                    state TEXT NOT NULL, message_id INTEGER);
 CREATE TABLE IF NOT EXISTS links (chat INTEGER, message_id INTEGER, youth INTEGER, PRIMARY KEY (chat, message_id));
@@ -68,10 +73,12 @@ class Store:
                     if c.execute("INSERT INTO updates VALUES (?, ?, 0) ON CONFLICT DO NOTHING RETURNING update_id",
                                  (update_id, self.fernet.encrypt(json.dumps(body).encode()))).fetchone()]
 
-    def handle(self, update_id: int, chat: int, text: str, reply_to: int | None) -> tuple[int, int] | None:
+    def handle(self, update_id: int, chat: int, text: str | None, reply_to: int | None) -> tuple[int, int] | None:
         """The message, its log entry and the relay's outbox row, in one transaction: (row, chat) to send."""
         with self._tx() as c:
             c.execute("UPDATE updates SET handled = 1 WHERE update_id = ?", (update_id,))
+            if text is None:
+                return None
             worker = c.execute("SELECT worker FROM roster WHERE youth = ?", (chat,)).fetchone()
             if worker is not None:
                 youth, target, direction = chat, worker[0], "in"
@@ -84,8 +91,8 @@ class Store:
                 return None
             body = self.fernet.encrypt(text.encode())
             c.execute("INSERT INTO messages (update_id, chat, body) VALUES (?, ?, ?)", (update_id, chat, body))
-            c.execute("INSERT INTO log (youth, worker, direction, at) VALUES (?, ?, ?, ?)",
-                      (youth, target if direction == "in" else chat, direction, time.time()))
+            c.execute("INSERT INTO log (youth, worker, direction, at, body) VALUES (?, ?, ?, ?, ?)",
+                      (youth, target if direction == "in" else chat, direction, time.time(), body))
             row = c.execute("INSERT INTO outbox (chat, body, youth, state) VALUES (?, ?, ?, 'claimed') RETURNING id",
                             (target, body, youth if direction == "in" else None)).fetchone()[0]
             return row, target
@@ -103,6 +110,7 @@ class Store:
 async def durable_bot(url: str, token: str, path: str, roster: dict[int, int]):
     """The relay: its own getUpdates loop (stored before the next poll confirms the batch), each update
     handled as a task of its own, sends through PTB with the same rate limiter as the bare relay."""
+    from telegram.error import TelegramError
     from telegram.ext import AIORateLimiter, Application
 
     store = await asyncio.to_thread(Store, path, roster)
@@ -115,13 +123,13 @@ async def durable_bot(url: str, token: str, path: str, roster: dict[int, int]):
 
     async def one(update) -> None:
         message = update.effective_message
-        if message is None or message.text is None:
+        if message is None:
             return
         reply_to = message.reply_to_message.message_id if message.reply_to_message else None
         if reply_to is not None and recording.get(message.chat_id):
             await asyncio.gather(*recording[message.chat_id])
         todo = await asyncio.to_thread(store.handle, update.update_id, message.chat_id, message.text, reply_to)
-        if todo is not None:
+        if todo is not None and message.text is not None:
             row, target = todo
             done = asyncio.get_running_loop().create_future()
             recording.setdefault(target, set()).add(done)
@@ -132,10 +140,21 @@ async def durable_bot(url: str, token: str, path: str, roster: dict[int, int]):
                 recording[target].discard(done)
                 done.set_result(None)
 
+    def failed(task: asyncio.Task) -> None:
+        # A relay that fails would show only as the benchmark's wait running out: say why, at once.
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("durable relay: an update failed", exc_info=task.exception())
+
     async def poll() -> None:
         offset = None
         while True:
-            updates = await app.bot.get_updates(offset=offset, timeout=10)
+            try:
+                updates = await app.bot.get_updates(offset=offset, timeout=10)
+            except TelegramError as exc:  # the stand-in busy, a timeout: poll again, as PTB's Updater does
+                log.warning("durable relay: getUpdates failed (%s); polling again", type(exc).__name__)
+                await asyncio.sleep(0.1)
+                continue
             if not updates:
                 continue
             new = set(await asyncio.to_thread(store.store, [(u.update_id, u.to_dict()) for u in updates]))
@@ -144,7 +163,7 @@ async def durable_bot(url: str, token: str, path: str, roster: dict[int, int]):
                 if update.update_id in new:
                     task = asyncio.create_task(one(update))
                     tasks.add(task)
-                    task.add_done_callback(tasks.discard)
+                    task.add_done_callback(failed)
 
     async with app:
         poller = asyncio.create_task(poll())

@@ -120,7 +120,8 @@ def _thread_cpu() -> dict[str, float]:
 
 async def _all_at_once(remote: RemoteStandIn, youths: list[int]) -> dict:
     """Every youth writes once, at once; when the relays arrived, from the first to the last, and the
-    bot's CPU per relay meanwhile (the stand-in's process not counted)."""
+    bot's CPU per relay from the writing to the last arrival (the stand-in's process not counted; a wider
+    window than relays_per_s's, first to last arrival)."""
     before = _thread_cpu()
     start = await remote.send_many([(youth, f"Alle skriver samtidig [m{n:05d}]", None) for n, youth in enumerate(youths)])
     at = await remote.wait(*(f"m{n:05d}" for n in range(len(youths))), timeout=600)
@@ -349,7 +350,7 @@ def print_goals(report: dict) -> None:
                   f"load average {report['load_after_tettpa']:.1f}")
             if "durable" in report:
                 d = report["durable"][part]
-                print(f"     {db} {part} latency of the bare durable relay (bench/durable_relay.py, raw sqlite3, "
+                print(f"     {db} {part} latency of the bare durable relay (bench/durable_relay.py, on SQLite, raw sqlite3, "
                       f"three transactions): p50 {d['p50_ms']} ms ({d['p50_ms'] / b['p50_ms']:.2f}x the bare relay), "
                       f"p99 {d['p99_ms']} ms; Tett pa {t['p50_ms'] / d['p50_ms']:.2f}x it")
     for name, goal in (("throughput_limited", "goal >= 28.5/s (95 % of 30/s)"),

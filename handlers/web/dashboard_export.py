@@ -108,6 +108,27 @@ def _wrap(pdf: FPDF, text: str, width: float, widths: dict[str, float]) -> list[
     return lines
 
 
+def put_lines(pdf: FPDF, lines: list[tuple[float, float, str]], codes: dict[tuple[str, str], str]) -> None:
+    """Write each (x, y, text) as `pdf.text(x, y, text)` would, all in one piece of the page.
+
+    What text() writes is BT x y Td (glyphs) Tj ET, in the text colour when it is not the fill colour;
+    a month's PDF has ~29,000 lines, and text()'s checks around that were half its rendering time. Each
+    distinct text is encoded once (`codes`, by font). tests/test_case_record.py compares the result with
+    text()'s, line by line."""
+    if not pdf.current_font_is_set_on_page:
+        pdf.text(lines[0][0], lines[0][1], "")  # text() itself puts the font on a new page
+    font, k, h = pdf.current_font, pdf.k, pdf.h
+    ops = []
+    for x, y, text in lines:
+        code = codes.get((font.fontkey, text))
+        if code is None:
+            code = codes[font.fontkey, text] = font.encode_text(text)
+        ops.append(f"BT {x * k:.2f} {(h - y) * k:.2f} Td {code} ET")
+    if pdf.fill_color != pdf.text_color:
+        ops = ["q", pdf.text_color.serialize().lower(), *ops, "Q"]
+    pdf._out(" ".join(ops))
+
+
 class _Pdf(FPDF):
     footer_text = ""
 
@@ -172,7 +193,7 @@ def render_pdf(font: str, L: Lang, *, title: str, lines: list[str], rows: list[d
             pdf.line(MARGIN, y + height, right, y + height)
             body["top"] = y if body["top"] is None else body["top"]
             body["bottom"] = y + height
-        plain: list[str] = []
+        plain: list[tuple[float, float, str]] = []
         for width, cell_lines in zip(widths, cells, strict=True):
             for i, line in enumerate(cell_lines):
                 if COMPLEX.search(line):
@@ -182,29 +203,13 @@ def render_pdf(font: str, L: Lang, *, title: str, lines: list[str], rows: list[d
                     pdf.cell(width - 2 * PAD, LINE, line)
                     pdf.set_text_shaping(False)
                 elif line:
-                    plain.append(f"BT {(x + PAD) * k:.2f} {(pdf.h - (y + PAD + i * LINE + BASELINE)) * k:.2f} Td "
-                                 f"{encoded(line)} ET")
+                    plain.append((x + PAD, y + PAD + i * LINE + BASELINE, line))
             x += width
         if plain:
-            put(plain)
+            put_lines(pdf, plain, codes)
         pdf.set_xy(MARGIN, y + height)
 
-    k = pdf.k
-    codes: dict[str, str] = {}
-
-    def encoded(line: str) -> str:
-        if line not in codes:
-            codes[line] = pdf.current_font.encode_text(line)
-        return codes[line]
-
-    def put(plain: list[str]) -> None:
-        # A row's lines as one piece of the page, what FPDF.text() writes for each line (BT x y Td (..) Tj
-        # ET, in the text colour when it is not the fill colour), without its per-call checks: a month's PDF
-        # has ~29,000 lines, and text() was half its rendering time. The page's font is set by text() itself.
-        if not pdf.current_font_is_set_on_page:
-            pdf.text(MARGIN, MARGIN, "")
-        colour = [pdf.text_color.serialize().lower()] if pdf.fill_color != pdf.text_color else []
-        pdf._out(" ".join(["q", *colour, *plain, "Q"] if colour else plain))
+    codes: dict[tuple[str, str], str] = {}
 
     pdf.set_fill_color(230, 236, 233)
     pdf.set_draw_color(150, 150, 150)
