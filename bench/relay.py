@@ -10,7 +10,8 @@ in the bot's (bench/remote_standin.py), and times are taken there, on its clock:
 being queued as an update to the relay's sendMessage arriving, and from the worker's answer to the answer's
 arrival. The same run drives a bare relay first: a minimal PTB bot (its own Updater long-polling,
 concurrent updates, AIORateLimiter) that forwards each youth's text to the worker and the worker's Reply
-back, through its own stand-in of the same kind.
+back, through its own stand-in of the same kind; and a bare durable relay (bench/durable_relay.py), which
+also writes what a relay that loses nothing must, in raw sqlite3: what durability alone costs here.
 
 Latency is the relay's own cost, so both bots run with PTB's AIORateLimiter pacing nothing
 (overall_max_rate=0): at 30 sends a second, any closed loop of youths and answers queues in the limiter
@@ -132,28 +133,42 @@ async def _all_at_once(remote: RemoteStandIn, youths: list[int]) -> dict:
             "last_after_s": round(times[-1] - start, 2),
             "relays_per_s": round((len(youths) - 1) / span, 1) if span > 0 else None,
             "overall_per_s": round(len(youths) / (times[-1] - start), 1),
-            "cpu_ms_per_relay": {k: round((after[k] - before[k]) * 1000 / len(youths), 2) for k in after}}
+            # Ticks of /proc and of os.times() round apart: a thread kind with nothing to do can read -0.01.
+            "cpu_ms_per_relay": {k: max(0.0, round((after[k] - before[k]) * 1000 / len(youths), 2)) for k in after}}
 
 
-# -- the bare relay ---------------------------------------------------------------------------------------
+# -- the bare relays: PTB alone, and PTB with the least durable writes (bench/durable_relay.py) -------
 
-async def bare(messages: int, youths: int, workers: int, concurrent: int) -> dict:
+@contextlib.asynccontextmanager
+async def _standalone(kind: str, youths: int, workers: int):
+    """The bare relay ("bare") or the bare durable relay ("durable") against a stand-in of its own:
+    (the stand-in, the youths' chats, each youth's worker)."""
+    from bench.durable_relay import durable_bot
+
     youth_ids = [YOUTH_BASE + n for n in range(youths)]
     worker_of = lambda y: WORKER_BASE + (y - YOUTH_BASE) % workers  # noqa: E731
     async with RemoteStandIn(TOKEN, [*youth_ids, *(WORKER_BASE + n for n in range(workers))], limits=False) as remote:
-        async with _bare_bot(remote.url, worker_of):
-            there, back = await _drive(remote, youth_ids, worker_of, messages, concurrent)
+        if kind == "bare":
+            bot = _bare_bot(remote.url, worker_of)
+        else:
+            path = f"{tempfile.mkdtemp(prefix='tettpa-durable-')}/durable.db"
+            bot = durable_bot(remote.url, TOKEN, path, {y: worker_of(y) for y in youth_ids})
+        async with bot:
+            yield remote, youth_ids, worker_of
+
+
+async def standalone_latency(kind: str, messages: int, youths: int, workers: int, concurrent: int) -> dict:
+    async with _standalone(kind, youths, workers) as (remote, youth_ids, worker_of):
+        there, back = await _drive(remote, youth_ids, worker_of, messages, concurrent)
     return {"relay": _summary(there), "answer": _summary(back)}
 
 
-async def bare_throughput(youths: int, workers: int) -> dict:
-    """The bare relay with every youth writing at once, without limits: what PTB alone does here."""
-    youth_ids = [YOUTH_BASE + n for n in range(youths)]
-    worker_of = lambda y: WORKER_BASE + (y - YOUTH_BASE) % workers  # noqa: E731
-    async with RemoteStandIn(TOKEN, [*youth_ids, *(WORKER_BASE + n for n in range(workers))], limits=False) as remote:
-        async with _bare_bot(remote.url, worker_of):
-            await asyncio.sleep(1.0)
-            return await _all_at_once(remote, youth_ids)
+async def standalone_throughput(kind: str, youths: int, workers: int) -> dict:
+    """Every youth writing at once, without limits: what PTB alone does here ("bare"), and with the least
+    durable writes ("durable")."""
+    async with _standalone(kind, youths, workers) as (remote, youth_ids, _worker_of):
+        await asyncio.sleep(1.0)
+        return await _all_at_once(remote, youth_ids)
 
 
 @contextlib.asynccontextmanager
@@ -189,34 +204,6 @@ async def _bare_bot(url: str, worker_of):
         finally:
             await app.updater.stop()
             await app.stop()
-
-
-# -- the bare durable relay (bench/durable_relay.py) ------------------------------------------------------
-
-async def durable(messages: int, youths: int, workers: int, concurrent: int) -> dict:
-    """The bare relay plus the least a relay that loses nothing writes: what durability alone costs here."""
-    from bench.durable_relay import durable_bot
-
-    youth_ids = [YOUTH_BASE + n for n in range(youths)]
-    worker_of = lambda y: WORKER_BASE + (y - YOUTH_BASE) % workers  # noqa: E731
-    path = f"{tempfile.mkdtemp(prefix='tettpa-durable-')}/durable.db"
-    async with RemoteStandIn(TOKEN, [*youth_ids, *(WORKER_BASE + n for n in range(workers))], limits=False) as remote:
-        async with durable_bot(remote.url, TOKEN, path, {y: worker_of(y) for y in youth_ids}):
-            there, back = await _drive(remote, youth_ids, worker_of, messages, concurrent)
-    return {"relay": _summary(there), "answer": _summary(back)}
-
-
-async def durable_throughput(youths: int, workers: int) -> dict:
-    """The bare durable relay with every youth writing at once, without limits."""
-    from bench.durable_relay import durable_bot
-
-    youth_ids = [YOUTH_BASE + n for n in range(youths)]
-    worker_of = lambda y: WORKER_BASE + (y - YOUTH_BASE) % workers  # noqa: E731
-    path = f"{tempfile.mkdtemp(prefix='tettpa-durable-')}/durable.db"
-    async with RemoteStandIn(TOKEN, [*youth_ids, *(WORKER_BASE + n for n in range(workers))], limits=False) as remote:
-        async with durable_bot(remote.url, TOKEN, path, {y: worker_of(y) for y in youth_ids}):
-            await asyncio.sleep(1.0)
-            return await _all_at_once(remote, youth_ids)
 
 
 # -- the service -------------------------------------------------------------------------------------------
@@ -295,16 +282,17 @@ async def _all(args, database_url: str) -> dict:
     db = database_url.split(":")[0].split("+")[0]
     report: dict = {"database": db}
     if not args.no_latency:
-        report["bare"] = await bare(args.messages, args.youths, args.workers, args.concurrent)
+        report["bare"] = await standalone_latency("bare", args.messages, args.youths, args.workers, args.concurrent)
         report["load_after_bare"] = os.getloadavg()[0]
-        report["durable"] = await durable(args.messages, args.youths, args.workers, args.concurrent)
+        report["durable"] = await standalone_latency("durable", args.messages, args.youths, args.workers,
+                                                     args.concurrent)
         report["tettpa"] = await served_latency(database_url, args.messages, args.youths, args.workers,
                                                 args.concurrent)
         report["load_after_tettpa"] = os.getloadavg()[0]
     if not args.no_throughput:
-        report["bare_throughput_unlimited"] = await bare_throughput(args.throughput_youths, args.throughput_workers)
-        report["durable_throughput_unlimited"] = await durable_throughput(args.throughput_youths,
-                                                                          args.throughput_workers)
+        for kind in ("bare", "durable"):
+            report[f"{kind}_throughput_unlimited"] = await standalone_throughput(kind, args.throughput_youths,
+                                                                                 args.throughput_workers)
         for limits in (True, False):
             url = _fresh(database_url)
             report[f"throughput_{'limited' if limits else 'unlimited'}"] = await served_throughput(

@@ -47,7 +47,7 @@ def test_it_answers_health_throughout_and_relays_at_once_after_another_process_h
         ola = people.youth("Ola Berg", kari)
         # A real `tettpa serve`: its event loop's lag is its own. In the test process the service shares the
         # GIL and the collector with the test, the stand-ins and all that earlier tests left in that worker;
-        # in one CI run a pause there read as a lag of 0.78 s (alone, the same test measured 4-9 ms).
+        # in one CI run a pause there read as a lag of 0.78 s (alone, the same test measured 3-9 ms).
         d = Deployment(tmp_path, url, world.tg, world.tg.url, process=True)
         try:
             start_patiently(d)

@@ -163,7 +163,8 @@ def render_pdf(font: str, L: Lang, *, title: str, lines: list[str], rows: list[d
         pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.set_font("body", size=FONT_SIZE)
-    measured: dict[str, float] = {}
+    measured: dict[str, float] = {}  # widths of words, for _wrap
+    codes: dict[tuple[str, str], str] = {}  # encoded lines, for put_lines
     bottom = pdf.h - MARGIN
     right = MARGIN + sum(widths)
     edges = [MARGIN + sum(widths[:i]) for i in range(len(widths) + 1)]
@@ -208,8 +209,6 @@ def render_pdf(font: str, L: Lang, *, title: str, lines: list[str], rows: list[d
         if plain:
             put_lines(pdf, plain, codes)
         pdf.set_xy(MARGIN, y + height)
-
-    codes: dict[tuple[str, str], str] = {}
 
     pdf.set_fill_color(230, 236, 233)
     pdf.set_draw_color(150, 150, 150)
