@@ -6,8 +6,8 @@ Goal 1 of issue 15 compares Tett på with a bot that stores nothing. This one st
 promises need and nothing else (docs/RELIABILITY.md): each getUpdates batch is written before it is
 handled (and so before the next poll confirms it to Telegram); handling a message writes, in one
 transaction, the message, its contact-log entry (with the text, as the service's) and the outbox row of
-the relay, and marks the update handled; a send is recorded after it (the row sent, and for a relay to a worker the reply link by which the
-worker's answer finds the youth). Texts are encrypted (Fernet, as models.crypto does): the data concerns
+the relay, and marks the update handled; a send is recorded after it (the row sent, and for a relay to a
+worker the reply link by which the worker's answer finds the youth). Texts are encrypted (Fernet, as models.crypto does): the data concerns
 minors. Three write transactions a relay, as the service's, on one SQLite file in WAL mode with
 synchronous=NORMAL, as models.db sets it, and one writer at a time (a lock, as models.db's turns).
 
@@ -129,7 +129,7 @@ async def durable_bot(url: str, token: str, path: str, roster: dict[int, int]):
         if reply_to is not None and recording.get(message.chat_id):
             await asyncio.gather(*recording[message.chat_id])
         todo = await asyncio.to_thread(store.handle, update.update_id, message.chat_id, message.text, reply_to)
-        if todo is not None and message.text is not None:
+        if todo is not None:  # a text to relay (handle() marks anything else handled and returns None)
             row, target = todo
             done = asyncio.get_running_loop().create_future()
             recording.setdefault(target, set()).add(done)

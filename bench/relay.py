@@ -41,6 +41,7 @@ from pathlib import Path
 
 import bot.out.outbox
 import bot.run.app
+from bench.durable_relay import durable_bot
 from bench.remote_standin import RemoteStandIn
 from bot import roster
 from bot.run.app import Runtime
@@ -143,8 +144,6 @@ async def _all_at_once(remote: RemoteStandIn, youths: list[int]) -> dict:
 async def _standalone(kind: str, youths: int, workers: int):
     """The bare relay ("bare") or the bare durable relay ("durable") against a stand-in of its own:
     (the stand-in, the youths' chats, each youth's worker)."""
-    from bench.durable_relay import durable_bot
-
     youth_ids = [YOUTH_BASE + n for n in range(youths)]
     worker_of = lambda y: WORKER_BASE + (y - YOUTH_BASE) % workers  # noqa: E731
     async with RemoteStandIn(TOKEN, [*youth_ids, *(WORKER_BASE + n for n in range(workers))], limits=False) as remote:
@@ -327,6 +326,11 @@ def _drop_made() -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _cpu(result: dict) -> str:
+    """A throughput run's CPU per relay as "event loop+other threads" (ms)."""
+    return "+".join(str(v) for v in result["cpu_ms_per_relay"].values())
+
+
 def print_goals(report: dict) -> None:
     db = report["database"]
     if "tettpa" in report:
@@ -347,13 +351,12 @@ def print_goals(report: dict) -> None:
             r = report[name]
             bare_note = ""
             if name == "throughput_unlimited" and "bare_throughput_unlimited" in report:
-                cpu = lambda r: "+".join(f"{v}" for v in r["cpu_ms_per_relay"].values())  # noqa: E731
                 bt = report["bare_throughput_unlimited"]
-                bare_note = f"; the bare relay {bt['relays_per_s']} relays/s at {cpu(bt)} ms of CPU a relay"
+                bare_note = f"; the bare relay {bt['relays_per_s']} relays/s at {_cpu(bt)} ms of CPU a relay"
                 if "durable_throughput_unlimited" in report:
                     dt = report["durable_throughput_unlimited"]
-                    bare_note += f", the bare durable relay {dt['relays_per_s']} relays/s at {cpu(dt)} ms"
-                bare_note += f"; Tett pa at {cpu(r)} ms (event loop + other threads)"
+                    bare_note += f", the bare durable relay {dt['relays_per_s']} relays/s at {_cpu(dt)} ms"
+                bare_note += f"; Tett pa at {_cpu(r)} ms (event loop + other threads)"
             print(f"GOAL {db} {name}: {r['relays_per_s']} relays/s ({goal}{bare_note}); {r['relays']} relays, last "
                   f"{r['last_after_s']} s after they wrote, 429s {r['refused_429']}, sends per relay "
                   f"{r['sends_per_relay']}; "

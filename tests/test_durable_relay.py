@@ -5,7 +5,9 @@ written with the update marked handled, and the worker's answer finding the yout
 import contextlib
 import sqlite3
 
-from bench.durable_relay import Store
+from bench.durable_relay import Store, durable_bot
+from bench.relay import TOKEN, _drive
+from bench.remote_standin import RemoteStandIn
 
 YOUTH, WORKER = 100_000, 1_000
 
@@ -35,10 +37,6 @@ def test_it_relays_a_youths_message_and_brings_the_workers_answer_back(tmp_path)
 async def test_it_brings_every_message_and_answer_through_the_telegram_stand_in(tmp_path):
     """The relay as the benchmark drives it: youths write, workers answer their relays, all of it arrives
     and is in the store, each update handled once."""
-    from bench.durable_relay import durable_bot
-    from bench.relay import TOKEN, _drive
-    from bench.remote_standin import RemoteStandIn
-
     youths = [YOUTH, YOUTH + 1, YOUTH + 2]
     async with RemoteStandIn(TOKEN, [*youths, WORKER, WORKER + 1], limits=False) as remote:
         worker_of = lambda youth: WORKER + youth % 2  # noqa: E731
